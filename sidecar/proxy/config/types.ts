@@ -1,0 +1,183 @@
+/**
+ * Proxy configuration types: the TypeScript face of `proto/weft/v1/config.proto` in its proto3 JSON
+ * mapping (lowerCamelCase names, enums as their string names, absent fields omitted).
+ *
+ * These are what a bootstrap YAML/JSON file holds and, later, what the control plane streams.
+ * `load.ts` checks every document against the proto schema before a value of these types exists,
+ * and `test/unit/config/proto-shape.test.ts` keeps the two definitions in step.
+ * Units live in names: `*Ms` milliseconds, `*Bytes` bytes.
+ */
+
+export type TrafficDirection = 'TRAFFIC_DIRECTION_UNSPECIFIED' | 'OUTBOUND' | 'INBOUND' | 'GATEWAY';
+export type MatchType = 'MATCH_TYPE_UNSPECIFIED' | 'EXACT' | 'PATH_PREFIX' | 'REGULAR_EXPRESSION';
+export type PathModifierType = 'PATH_MODIFIER_TYPE_UNSPECIFIED' | 'REPLACE_FULL_PATH' | 'REPLACE_PREFIX_MATCH';
+export type LbPolicy = 'LB_POLICY_UNSPECIFIED' | 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'CONSISTENT_HASH';
+export type HealthStatus = 'HEALTH_STATUS_UNSPECIFIED' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING';
+
+export interface Bootstrap {
+  readonly node?: Node;
+  readonly admin?: Admin;
+  readonly listeners?: readonly Listener[];
+  readonly routes?: readonly RouteConfiguration[];
+  readonly clusters?: readonly Cluster[];
+  readonly endpoints?: readonly ClusterLoadAssignment[];
+}
+
+export interface Node {
+  readonly id?: string;
+  readonly service?: string;
+  readonly namespace?: string;
+  readonly workload?: string;
+}
+
+export interface Admin {
+  readonly address?: string;
+  readonly port?: number;
+}
+
+export interface Listener {
+  readonly name: string;
+  readonly address?: string;
+  readonly port: number;
+  readonly direction?: TrafficDirection;
+  readonly routeConfigName: string;
+  readonly limits?: HttpConnectionLimits;
+  readonly xffNumTrustedHops?: number;
+  readonly drainTimeoutMs?: number;
+}
+
+export interface HttpConnectionLimits {
+  readonly maxRequestHeadersBytes?: number;
+  readonly maxRequestHeadersCount?: number;
+  readonly requestHeadersTimeoutMs?: number;
+  readonly idleTimeoutMs?: number;
+  readonly maxConnections?: number;
+  readonly requestTimeoutMs?: number;
+}
+
+export interface RouteConfiguration {
+  readonly name: string;
+  readonly virtualHosts?: readonly VirtualHost[];
+}
+
+export interface VirtualHost {
+  readonly name?: string;
+  readonly domains?: readonly string[];
+  readonly routes?: readonly Route[];
+}
+
+/** One HTTPRoute rule. Exactly one of `route`, `redirect`, `directResponse` is set. */
+export interface Route {
+  readonly name?: string;
+  readonly matches?: readonly RouteMatch[];
+  readonly route?: RouteAction;
+  readonly redirect?: RedirectAction;
+  readonly directResponse?: DirectResponseAction;
+  readonly requestHeaderModifier?: HeaderModifier;
+  readonly responseHeaderModifier?: HeaderModifier;
+  readonly urlRewrite?: UrlRewrite;
+  readonly timeouts?: RouteTimeouts;
+}
+
+export interface RouteMatch {
+  readonly path?: PathMatch;
+  readonly headers?: readonly HeaderMatch[];
+  readonly queryParams?: readonly QueryParamMatch[];
+  readonly method?: string;
+}
+
+export interface PathMatch {
+  readonly type?: MatchType;
+  readonly value?: string;
+}
+
+export interface HeaderMatch {
+  readonly name: string;
+  readonly type?: MatchType;
+  readonly value: string;
+}
+
+export interface QueryParamMatch {
+  readonly name: string;
+  readonly type?: MatchType;
+  readonly value: string;
+}
+
+export interface RouteAction {
+  readonly clusters?: readonly WeightedCluster[];
+}
+
+export interface WeightedCluster {
+  readonly name: string;
+  readonly weight?: number;
+  readonly invalidReason?: string;
+  readonly requestHeaderModifier?: HeaderModifier;
+  readonly responseHeaderModifier?: HeaderModifier;
+}
+
+export interface RedirectAction {
+  readonly scheme?: string;
+  readonly hostname?: string;
+  readonly port?: number;
+  readonly path?: PathModifier;
+  readonly statusCode?: number;
+}
+
+export interface DirectResponseAction {
+  readonly status: number;
+  readonly body?: string;
+  readonly contentType?: string;
+}
+
+export interface HeaderValue {
+  readonly name: string;
+  readonly value: string;
+}
+
+export interface HeaderModifier {
+  readonly set?: readonly HeaderValue[];
+  readonly add?: readonly HeaderValue[];
+  readonly remove?: readonly string[];
+}
+
+export interface PathModifier {
+  readonly type: PathModifierType;
+  readonly value: string;
+}
+
+export interface UrlRewrite {
+  readonly hostname?: string;
+  readonly path?: PathModifier;
+}
+
+export interface RouteTimeouts {
+  readonly requestMs?: number;
+  readonly backendRequestMs?: number;
+}
+
+export interface Cluster {
+  readonly name: string;
+  readonly lbPolicy?: LbPolicy;
+  readonly hashHeader?: string;
+  readonly connectionPool?: ConnectionPool;
+}
+
+export interface ConnectionPool {
+  readonly maxConnectionsPerEndpoint?: number;
+  readonly connectTimeoutMs?: number;
+  readonly idleTimeoutMs?: number;
+  readonly maxRequestsPerConnection?: number;
+}
+
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+  readonly weight?: number;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly health?: HealthStatus;
+}
+
+export interface ClusterLoadAssignment {
+  readonly clusterName: string;
+  readonly endpoints?: readonly Endpoint[];
+}
