@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Makes sure the system tools the tests use are installed (Debian packages): curl and openssl
+# now; later issues add etcd-server, prometheus, nghttp2-client. Installs what is missing when
+# run as root on Debian (apt-get), otherwise prints the command to run. Quick when all present.
+set -euo pipefail
+need=()
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v ps >/dev/null 2>&1 || need+=(procps)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing test dependencies: ${need[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+else
+  echo "missing test dependencies: ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi

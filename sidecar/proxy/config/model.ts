@@ -1,0 +1,22 @@
+/**
+ * `ProxyConfig`: the four xDS lists a proxy runs on, with every list present. Built from a
+ * bootstrap file by `load.ts` and, later, from control-plane snapshots.
+ */
+import type { Bootstrap, Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from './types.ts';
+
+export interface ProxyConfig {
+  readonly listeners: readonly Listener[];
+  readonly routes: readonly RouteConfiguration[];
+  readonly clusters: readonly Cluster[];
+  readonly endpoints: readonly ClusterLoadAssignment[];
+}
+
+/** The four lists of a bootstrap, absent ones as empty lists. */
+export function proxyConfigOf(b: Bootstrap): ProxyConfig {
+  return {
+    listeners: b.listeners ?? [],
+    routes: b.routes ?? [],
+    clusters: b.clusters ?? [],
+    endpoints: b.endpoints ?? [],
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * A downstream HTTP/1.1 listener (node:http, llhttp in strict mode) feeding the pipeline.
+ *
+ * Limits are on by default (RFC 9110 §15.5.20 431 for oversized or too many header fields,
+ * 408 when the header block is too slow, an idle keep-alive timeout, a connection cap).
+ * `Expect: 100-continue` is answered by Node before the handler runs (RFC 9110 §10.1.1), and
+ * the `Expect` field is not forwarded. The pipeline state is read per request from a holder
+ * the proxy swaps atomically; draining stops accepting, closes idle connections, marks
+ * responses `Connection: close` and waits for in-flight requests up to the drain period.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Listener } from '../config/types.ts';
+import { RequestContext, type ListenerInfo } from './context.ts';
+import { sendError } from './local-reply.ts';
+import { handleRequest, type PipelineState } from './pipeline.ts';
+
+/** Defaults for `HttpConnectionLimits` (see proto/weft/v1/config.proto). */
+export const LIMIT_DEFAULTS = {
+  maxRequestHeadersBytes: 16384,
+  maxRequestHeadersCount: 100,
+  requestHeadersTimeoutMs: 10000,
+  idleTimeoutMs: 60000,
+  maxConnections: 10000,
+  requestTimeoutMs: 0,
+} as const;
+
+export const DEFAULT_DRAIN_MS = 5000;
+
+/** Bound address of a listener. */
+export interface BoundAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+export class HttpListener {
+  readonly config: Listener;
+  #state: PipelineState;
+  readonly #server: Server;
+  readonly #info: { name: string; direction: Listener['direction'] & string; port: number; xffNumTrustedHops: number };
+  readonly #maxHeadersCount: number;
+  #inflight = 0;
+  #draining = false;
+  #drained: (() => void) | undefined;
+  readonly #onResponseClose = (): void => {
+    this.#inflight--;
+    if (this.#draining && this.#inflight === 0) this.#drained?.();
+  };
+
+  constructor(config: Listener, state: PipelineState) {
+    this.config = config;
+    this.#state = state;
+    const limits = { ...LIMIT_DEFAULTS, ...config.limits };
+    this.#maxHeadersCount = limits.maxRequestHeadersCount;
+    this.#info = {
+      name: config.name,
+      direction: config.direction ?? 'TRAFFIC_DIRECTION_UNSPECIFIED',
+      port: config.port,
+      xffNumTrustedHops: config.xffNumTrustedHops ?? 0,
+    };
+    this.#server = createServer(
+      {
+        maxHeaderSize: limits.maxRequestHeadersBytes,
+        headersTimeout: limits.requestHeadersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: limits.idleTimeoutMs,
+        connectionsCheckingInterval: 1000,
+        requireHostHeader: true,
+        joinDuplicateHeaders: false,
+      },
+      (req, res) => this.#onRequest(req, res),
+    );
+    // One more than the limit so that "too many" is visible instead of silently truncated.
+    this.#server.maxHeadersCount = limits.maxRequestHeadersCount + 1;
+    this.#server.maxConnections = limits.maxConnections;
+  }
+
+  /** The listener's view for request contexts (port is the bound one once listening). */
+  get info(): ListenerInfo {
+    return this.#info;
+  }
+
+  /** Swaps the routes, clusters and filters used by requests that arrive from now on. */
+  setState(state: PipelineState): void {
+    this.#state = state;
+  }
+
+  /** Binds the socket; resolves with the bound address (port 0 picks a free port). */
+  async listen(): Promise<BoundAddress> {
+    const { address = '127.0.0.1', port } = this.config;
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen({ host: address, port }, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    const bound = this.#server.address() as AddressInfo;
+    this.#info.port = bound.port;
+    return { address: bound.address, port: bound.port };
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.#inflight++;
+    res.once('close', this.#onResponseClose);
+    const ctx = new RequestContext(req, res, this.#info, performance.now());
+    if (this.#draining) res.shouldKeepAlive = false;
+    if (req.rawHeaders.length > this.#maxHeadersCount * 2) {
+      res.shouldKeepAlive = false;
+      sendError(ctx, 'REQUEST_HEADERS_TOO_LARGE', `more than ${this.#maxHeadersCount} header fields`);
+      return;
+    }
+    handleRequest(ctx, this.#state);
+  }
+
+  /** Requests currently being handled. */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `drainMs` (ms), then closes every
+   * remaining connection. Resolves when the server is closed.
+   */
+  async close(drainMs: number = this.config.drainTimeoutMs ?? DEFAULT_DRAIN_MS): Promise<void> {
+    this.#draining = true;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    if (this.#inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainMs);
+        this.#drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.#server.closeAllConnections();
+    await closed;
+  }
+}

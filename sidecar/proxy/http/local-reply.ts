@@ -1,0 +1,41 @@
+/**
+ * Local replies: answers the proxy writes itself (no route, upstream failures, filter
+ * decisions). Every error reply carries its kind in `x-weft-error` and a one-line text body.
+ * HEAD requests and 204/304 statuses get no body (RFC 9110 §9.3.2, §15.3.5, §15.4.5).
+ */
+import { ERROR_CATALOGUE, type ErrorKind } from '../errors.ts';
+import { completeRequest } from '../telemetry/channels.ts';
+import type { RequestContext } from './context.ts';
+
+/** Sends `status` with `body` unless the head is already out; then the stream is cut. */
+export function sendReply(
+  ctx: RequestContext,
+  status: number,
+  body: string,
+  headers?: Readonly<Record<string, string | string[]>>,
+): void {
+  const { res } = ctx;
+  ctx.status = status;
+  if (res.headersSent) {
+    res.destroy();
+    completeRequest(ctx);
+    return;
+  }
+  const noBody = ctx.req.method === 'HEAD' || status === 204 || status === 304;
+  const out: Record<string, string | string[] | number> = { ...headers };
+  if (!noBody || body !== '') {
+    out['content-type'] ??= 'text/plain; charset=utf-8';
+    out['content-length'] = Buffer.byteLength(body);
+  }
+  res.writeHead(status, out);
+  res.end(noBody ? undefined : body);
+  completeRequest(ctx);
+}
+
+/** Answers with the catalogue's status for `kind` and records the kind as the response flag. */
+export function sendError(ctx: RequestContext, kind: ErrorKind, detail?: string): void {
+  ctx.flags = kind;
+  const entry = ERROR_CATALOGUE[kind];
+  const body = detail ? `${entry.message}: ${detail}\n` : `${entry.message}\n`;
+  sendReply(ctx, entry.status, body, { 'x-weft-error': kind });
+}

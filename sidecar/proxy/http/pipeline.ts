@@ -1,0 +1,173 @@
+/**
+ * The request pipeline of one listener: read the target, prepare the upstream headers
+ * (hop-by-hop removal, X-Forwarded-For, x-request-id, traceparent), run the filter chain,
+ * then the router as the terminal step: a local answer (direct response, redirect, 404, 500
+ * for an invalid backend) or an upstream exchange on the picked cluster endpoint.
+ *
+ * The route table and the cluster set are read through `PipelineState`, which the proxy swaps
+ * as a whole when a new config version is applied; a request keeps the state it started with.
+ */
+import { requestId } from '../ids.ts';
+import type { HttpFilter } from '../filters/filter.ts';
+import type { RouteRequest, RouteTable } from '../router/types.ts';
+import { armTimer, type TimerEntry } from '../timers.ts';
+import type { UpstreamCluster } from '../upstream/types.ts';
+import type { RequestContext } from './context.ts';
+import { UpstreamExchange } from './forward.ts';
+import { applyForwardedFor, plainAddress, upstreamRequestHeaders } from './headers.ts';
+import { sendError, sendReply } from './local-reply.ts';
+import { parseTarget } from './target.ts';
+import { nextTraceparent } from './trace.ts';
+
+/** What a request needs from the current config version. */
+export interface PipelineState {
+  readonly routeTable: RouteTable;
+  readonly clusters: { get(name: string): UpstreamCluster | undefined };
+  readonly filters: readonly HttpFilter[];
+}
+
+class RequestDeadline implements TimerEntry {
+  deadlineMs = 0;
+  exchange: UpstreamExchange | undefined;
+  onTimeout(): void {
+    this.exchange?.fail('REQUEST_TIMEOUT');
+  }
+}
+
+function hasRequestBody(ctx: RequestContext): boolean {
+  const h = ctx.req.headers;
+  if (h['transfer-encoding'] !== undefined) return true;
+  const length = h['content-length'];
+  return length !== undefined && length !== '0';
+}
+
+/** Handles one request with `state`; never throws (failures become local replies). */
+export function handleRequest(ctx: RequestContext, state: PipelineState): void {
+  const { req } = ctx;
+  const target = parseTarget(req.url ?? '/', req.headers.host);
+  if (target === undefined) {
+    sendError(ctx, 'BAD_REQUEST', 'unsupported request target');
+    return;
+  }
+  const routeRequest: RouteRequest = {
+    host: target.host,
+    path: target.path,
+    query: target.query,
+    method: req.method ?? 'GET',
+    headers: req.headers,
+  };
+  ctx.routeRequest = routeRequest;
+
+  const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection);
+  headers.host = target.authority; // RFC 9112 §3.2.2: absolute-form authority wins over Host
+  ctx.clientAddress = applyForwardedFor(
+    headers,
+    plainAddress(req.socket.remoteAddress),
+    ctx.listener.xffNumTrustedHops,
+  );
+  const incomingId = headers['x-request-id'];
+  if (typeof incomingId === 'string' && incomingId !== '') ctx.requestId = incomingId;
+  else headers['x-request-id'] = ctx.requestId = requestId();
+  const tp = headers.traceparent;
+  const hop = nextTraceparent(typeof tp === 'string' ? tp : undefined);
+  headers.traceparent = hop.traceparent;
+  ctx.traceId = hop.traceId;
+  ctx.upstreamHeaders = headers;
+
+  if (state.filters.length === 0) {
+    route(ctx, state, routeRequest, target.port);
+    return;
+  }
+  runFilters(ctx, state, 0).then(
+    (proceed) => {
+      if (proceed) route(ctx, state, routeRequest, target.port);
+    },
+    (err: unknown) => sendError(ctx, 'BAD_REQUEST', String(err)),
+  );
+}
+
+/** Runs filters from index `i`; resolves true when the request should be routed. */
+async function runFilters(ctx: RequestContext, state: PipelineState, i: number): Promise<boolean> {
+  for (; i < state.filters.length; i++) {
+    const filter = state.filters[i] as HttpFilter;
+    if (filter.onRequest === undefined) continue;
+    const result = await filter.onRequest(ctx);
+    if (result.kind === 'continue') continue;
+    if (result.kind === 'respond') sendReply(ctx, result.status, result.body ?? '', result.headers);
+    else sendError(ctx, result.error, result.detail);
+    return false;
+  }
+  return true;
+}
+
+function route(ctx: RequestContext, state: PipelineState, rr: RouteRequest, port: number | undefined): void {
+  const match = state.routeTable.match(rr);
+  if (match === undefined) {
+    sendError(ctx, 'NO_ROUTE');
+    return;
+  }
+  ctx.routeName = match.routeName;
+  const action = match.action;
+  if (action.kind === 'direct') {
+    sendReply(ctx, action.status, action.body, { 'content-type': action.contentType });
+    return;
+  }
+  if (action.kind === 'redirect') {
+    const { status, location } = action.redirect(rr, 'http', port ?? ctx.listener.port);
+    sendReply(ctx, status, '', { location });
+    return;
+  }
+  const backend = action.pickBackend(Math.random());
+  ctx.clusterName = backend.cluster;
+  if (backend.invalidReason !== undefined) {
+    sendError(ctx, 'INVALID_BACKEND', backend.invalidReason);
+    return;
+  }
+  const cluster = state.clusters.get(backend.cluster);
+  if (cluster === undefined) {
+    sendError(ctx, 'CLUSTER_NOT_FOUND', backend.cluster);
+    return;
+  }
+  const headers = ctx.upstreamHeaders;
+  let hashKey: string | undefined;
+  if (cluster.hashHeader !== undefined) {
+    const v = headers[cluster.hashHeader];
+    hashKey = Array.isArray(v) ? v[0] : v;
+  }
+  const endpoint = cluster.pick({ hashKey, random: Math.random });
+  if (endpoint === undefined) {
+    sendError(ctx, 'NO_HEALTHY_UPSTREAM', backend.cluster);
+    return;
+  }
+  ctx.upstreamHost = endpoint.key;
+
+  match.requestHeaderModifier?.apply(headers);
+  backend.requestHeaderModifier?.apply(headers);
+  // The query is forwarded byte for byte: everything from the first '?' of the target.
+  const url = ctx.req.url ?? '/';
+  const q = url.indexOf('?');
+  const rewrite = match.rewrite(rr);
+  let path: string;
+  if (rewrite !== undefined) {
+    path = q === -1 ? rewrite.path : rewrite.path + url.slice(q);
+    if (rewrite.host !== undefined) headers.host = rewrite.host;
+  } else {
+    path = url.charCodeAt(0) === 47 ? url : q === -1 ? rr.path : rr.path + url.slice(q);
+  }
+
+  let deadline: RequestDeadline | undefined;
+  if (match.timeouts.requestMs > 0) {
+    deadline = new RequestDeadline();
+    armTimer(deadline, match.timeouts.requestMs);
+  }
+  const exchange = new UpstreamExchange(ctx, {
+    endpoint,
+    path,
+    hasBody: hasRequestBody(ctx),
+    backendRequestMs: match.timeouts.backendRequestMs,
+    responseModifiers: [match.responseHeaderModifier, backend.responseHeaderModifier],
+    requestDeadline: deadline,
+  });
+  if (deadline !== undefined) deadline.exchange = exchange;
+  exchange.start();
+}
