@@ -7,10 +7,11 @@
  * Log lines to look for (JSON on stdout): `listener ready` (name, address, port) per listener,
  * `admin ready` (port), `sidecar ready`, `draining`, `stopped`.
  */
+
+import { AdminServer } from './proxy/admin.ts';
 import { loadBootstrap } from './proxy/config/load.ts';
 import { proxyConfigOf } from './proxy/config/model.ts';
-import { AdminServer } from './proxy/admin.ts';
-import { Proxy } from './proxy/proxy.ts';
+import { ProxyCore } from './proxy/proxy.ts';
 import { createLogger, startAccessLog } from './proxy/telemetry/logger.ts';
 import { ProxyMetrics } from './proxy/telemetry/metrics.ts';
 
@@ -37,7 +38,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
     namespace: node.namespace ?? 'default',
   });
   const stopAccessLog = startAccessLog(logger, options.accessLogSampleRate ?? 0);
-  const proxy = new Proxy();
+  const proxy = new ProxyCore();
   let draining = false;
   const admin = new AdminServer({
     ready: () => !draining && proxy.version !== '',

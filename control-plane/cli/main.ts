@@ -9,10 +9,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { runSidecar } from '../../sidecar/run.ts';
 import { ConfigError } from '../../sidecar/proxy/config/errors.ts';
+import { runSidecar } from '../../sidecar/run.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 function port(value: string): number {
   const n = Number(value);

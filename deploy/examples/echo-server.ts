@@ -14,7 +14,13 @@ createServer((req, res) => {
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     const body = JSON.stringify(
-      { server: name, method: req.method, url: req.url, headers: req.headers, bodyBytes: Buffer.concat(chunks).length },
+      {
+        server: name,
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        bodyBytes: Buffer.concat(chunks).length,
+      },
       null,
       2,
     );

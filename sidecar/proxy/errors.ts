@@ -16,7 +16,10 @@ export const ERROR_CATALOGUE = {
   UPSTREAM_CONNECT_FAILURE: { status: 503, message: 'could not connect to the upstream' },
   UPSTREAM_RESET: { status: 502, message: 'the upstream reset the connection before a full response' },
   UPSTREAM_PROTOCOL_ERROR: { status: 502, message: 'the upstream sent an invalid HTTP response' },
-  UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer within the backend request timeout' },
+  UPSTREAM_TIMEOUT: {
+    status: 504,
+    message: 'the upstream did not answer within the backend request timeout',
+  },
   REQUEST_TIMEOUT: { status: 504, message: 'the request did not complete within the route request timeout' },
   OVERFLOW: { status: 503, message: 'the cluster is at its connection or request limit' },
   CIRCUIT_OPEN: { status: 503, message: 'the circuit breaker for the upstream is open' },

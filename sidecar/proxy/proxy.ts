@@ -28,7 +28,7 @@ export interface ListenerStatus extends BoundAddress {
   readonly direction: string;
 }
 
-export class Proxy {
+export class ProxyCore {
   readonly #filters: readonly HttpFilter[];
   readonly #clusters = new ClusterManager();
   readonly #listeners = new Map<string, HttpListener>();

@@ -34,16 +34,23 @@ export async function startSidecar(
   const dir = await mkdtemp(join(tmpdir(), 'weft-test-'));
   const file = join(dir, 'bootstrap.yaml');
   await writeFile(file, stringify(bootstrap));
-  const child = spawn(process.execPath, [WEFT_CLI, 'sidecar', '--config', file, '--admin-port', '0', ...(options.extraArgs ?? [])], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [WEFT_CLI, 'sidecar', '--config', file, '--admin-port', '0', ...(options.extraArgs ?? [])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const output: string[] = [];
   const ports: Record<string, number> = {};
   let adminPort = 0;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sidecar not ready in time:\n${output.join('\n')}`)), options.timeoutMs ?? 15_000);
+    const timer = setTimeout(
+      () => reject(new Error(`sidecar not ready in time:\n${output.join('\n')}`)),
+      options.timeoutMs ?? 15_000,
+    );
     let buffered = '';
     const onLine = (line: string) => {
       output.push(line);
@@ -112,7 +119,14 @@ export function outboundBootstrap(parts: {
     node: { id: 'test-1', service: 'test', namespace: 'default', workload: 'test-v1' },
     admin: { address: '127.0.0.1', port: 0 },
     listeners: [
-      { name: 'outbound', address: '127.0.0.1', port: 0, direction: 'OUTBOUND', routeConfigName: 'r', ...parts.listener },
+      {
+        name: 'outbound',
+        address: '127.0.0.1',
+        port: 0,
+        direction: 'OUTBOUND',
+        routeConfigName: 'r',
+        ...parts.listener,
+      },
     ],
     routes: [{ name: 'r', virtualHosts: parts.virtualHosts ?? [] }],
     clusters: parts.clusters ?? [],

@@ -53,7 +53,8 @@ function checkScalar(field: protobuf.Field, value: unknown, path: string, errors
   } else if (field.type === 'string') {
     if (typeof value !== 'string') errors.push(`${path}: expected a string, got ${JSON.stringify(value)}`);
   } else if (field.type === 'bool') {
-    if (typeof value !== 'boolean') errors.push(`${path}: expected true or false, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'boolean')
+      errors.push(`${path}: expected true or false, got ${JSON.stringify(value)}`);
   } else {
     errors.push(`${path}: field type ${field.type} is not supported in JSON config`);
   }

@@ -10,8 +10,16 @@
 
 export type TrafficDirection = 'TRAFFIC_DIRECTION_UNSPECIFIED' | 'OUTBOUND' | 'INBOUND' | 'GATEWAY';
 export type MatchType = 'MATCH_TYPE_UNSPECIFIED' | 'EXACT' | 'PATH_PREFIX' | 'REGULAR_EXPRESSION';
-export type PathModifierType = 'PATH_MODIFIER_TYPE_UNSPECIFIED' | 'REPLACE_FULL_PATH' | 'REPLACE_PREFIX_MATCH';
-export type LbPolicy = 'LB_POLICY_UNSPECIFIED' | 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'CONSISTENT_HASH';
+export type PathModifierType =
+  | 'PATH_MODIFIER_TYPE_UNSPECIFIED'
+  | 'REPLACE_FULL_PATH'
+  | 'REPLACE_PREFIX_MATCH';
+export type LbPolicy =
+  | 'LB_POLICY_UNSPECIFIED'
+  | 'ROUND_ROBIN'
+  | 'LEAST_REQUEST'
+  | 'RANDOM'
+  | 'CONSISTENT_HASH';
 export type HealthStatus = 'HEALTH_STATUS_UNSPECIFIED' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING';
 
 export interface Bootstrap {

@@ -21,7 +21,8 @@ export function checkConsistency(config: ProxyConfig): string[] {
     if (!l.name) problems.push(`${id}: name: must not be empty`);
     else if (listenerNames.has(l.name)) problems.push(`${id}: name: duplicate`);
     listenerNames.add(l.name);
-    if (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535) problems.push(`${id}: port: must be 0..65535`);
+    if (!Number.isInteger(l.port) || l.port < 0 || l.port > 65535)
+      problems.push(`${id}: port: must be 0..65535`);
     const addr = `${l.address ?? '127.0.0.1'}:${l.port}`;
     if (l.port !== 0 && bound.has(addr)) problems.push(`${id}: port: ${addr} is used by another listener`);
     bound.add(addr);

@@ -5,8 +5,8 @@
  * touches the socket. The router is the terminal step after the last filter.
  */
 import type { ErrorKind } from '../errors.ts';
-import type { HeaderMap } from '../router/types.ts';
 import type { RequestContext } from '../http/context.ts';
+import type { HeaderMap } from '../router/types.ts';
 
 /** Go on to the next filter (a shared constant: continuing allocates nothing). */
 export interface Continue {

@@ -17,12 +17,12 @@
 import type { Dispatcher } from 'undici';
 import type { ErrorKind } from '../errors.ts';
 import type { CompiledHeaderModifier, HeaderMap } from '../router/types.ts';
+import { completeRequest } from '../telemetry/channels.ts';
 import { armTimer, cancelTimer, type TimerEntry } from '../timers.ts';
 import type { UpstreamEndpoint } from '../upstream/types.ts';
 import type { RequestContext } from './context.ts';
 import { stripResponseHopByHop } from './headers.ts';
 import { sendError } from './local-reply.ts';
-import { completeRequest } from '../telemetry/channels.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const CONNECT_CODES = new Set([

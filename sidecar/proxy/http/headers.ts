@@ -46,7 +46,10 @@ function append(map: HeaderMap, name: string, value: string): void {
  * hop-by-hop and consumed fields are dropped, repeated fields are kept in order.
  * `connectionHeader` is the joined `Connection` value Node parsed (may be undefined).
  */
-export function upstreamRequestHeaders(rawHeaders: readonly string[], connectionHeader: string | undefined): HeaderMap {
+export function upstreamRequestHeaders(
+  rawHeaders: readonly string[],
+  connectionHeader: string | undefined,
+): HeaderMap {
   const listed = connectionTokens(connectionHeader);
   const out: HeaderMap = {};
   for (let i = 0; i < rawHeaders.length; i += 2) {

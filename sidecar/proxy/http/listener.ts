@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Listener } from '../config/types.ts';
-import { RequestContext, type ListenerInfo } from './context.ts';
+import { type ListenerInfo, RequestContext } from './context.ts';
 import { sendError } from './local-reply.ts';
 import { handleRequest, type PipelineState } from './pipeline.ts';
 
@@ -38,7 +38,12 @@ export class HttpListener {
   readonly config: Listener;
   #state: PipelineState;
   readonly #server: Server;
-  readonly #info: { name: string; direction: Listener['direction'] & string; port: number; xffNumTrustedHops: number };
+  readonly #info: {
+    name: string;
+    direction: Listener['direction'] & string;
+    port: number;
+    xffNumTrustedHops: number;
+  };
   readonly #maxHeadersCount: number;
   #inflight = 0;
   #draining = false;

@@ -7,8 +7,9 @@
  * The route table and the cluster set are read through `PipelineState`, which the proxy swaps
  * as a whole when a new config version is applied; a request keeps the state it started with.
  */
-import { requestId } from '../ids.ts';
+
 import type { HttpFilter } from '../filters/filter.ts';
+import { requestId } from '../ids.ts';
 import type { RouteRequest, RouteTable } from '../router/types.ts';
 import { armTimer, type TimerEntry } from '../timers.ts';
 import type { UpstreamCluster } from '../upstream/types.ts';

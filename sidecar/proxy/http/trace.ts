@@ -24,7 +24,13 @@ export function nextTraceparent(incoming: string | undefined): TraceHop {
   const spanId = randomHexId(8);
   if (incoming !== undefined) {
     const m = TRACEPARENT.exec(incoming.trim());
-    if (m !== null && m[1] !== 'ff' && m[2] !== ZERO_TRACE && m[3] !== ZERO_SPAN && (m[1] !== '00' || !m[5])) {
+    if (
+      m !== null &&
+      m[1] !== 'ff' &&
+      m[2] !== ZERO_TRACE &&
+      m[3] !== ZERO_SPAN &&
+      (m[1] !== '00' || !m[5])
+    ) {
       const traceId = m[2] as string;
       return { traceparent: `00-${traceId}-${spanId}-${m[4]}`, traceId };
     }
