@@ -8,13 +8,13 @@
  * Exit codes: 0 success, 1 invalid configuration or runtime failure, 2 bad usage.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../../sidecar/proxy/config/errors.ts';
+import { projectRoot } from '../../sidecar/proxy/config/root.ts';
 import { runSidecar } from '../../sidecar/run.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
+const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
 function port(value: string): number {
   const n = Number(value);

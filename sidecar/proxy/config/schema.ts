@@ -6,17 +6,16 @@
  *
  * The proto file is the single source of truth: the loaded schema is built from it at start-up.
  */
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import protobuf from 'protobufjs';
-
-const PROTO_PATH = fileURLToPath(new URL('../../../proto/weft/v1/config.proto', import.meta.url));
+import { projectRoot } from './root.ts';
 
 let root: protobuf.Root | undefined;
 
 /** The parsed proto schema (loaded once). Throws when the proto file is missing or invalid. */
 export function configSchema(): protobuf.Root {
   if (root === undefined) {
-    root = protobuf.loadSync(PROTO_PATH);
+    root = protobuf.loadSync(join(projectRoot(), 'proto', 'weft', 'v1', 'config.proto'));
     root.resolveAll();
   }
   return root;
