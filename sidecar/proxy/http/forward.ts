@@ -99,14 +99,15 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       this.#deadline = new AttemptDeadline(this);
       armTimer(this.#deadline, this.#opts.backendRequestMs);
     }
+    this.#opts.endpoint.activeRequests++;
     this.#dispatch();
   }
 
+  /** Sends one attempt; the endpoint's active count covers all attempts of the exchange. */
   #dispatch(): void {
     const { endpoint, path, hasBody } = this.#opts;
     const ctx = this.#ctx;
     ctx.attempts++;
-    endpoint.activeRequests++;
     try {
       endpoint.pool.dispatch(
         {
@@ -185,7 +186,6 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     ) {
       this.#retried = true;
       this.#controller = undefined;
-      this.#opts.endpoint.activeRequests--;
       this.#dispatch();
       return;
     }

@@ -1,0 +1,95 @@
+/**
+ * `ManagedEndpoint`: the cluster manager's implementation of `UpstreamEndpoint`. One object per
+ * endpoint for as long as the endpoint stays in its cluster with the same pool settings, so its `Pool`
+ * (and the keep-alive connections in it) and its `activeRequests` count survive config pushes.
+ *
+ * Lifecycle: live → retiring (removed from config) → closed. A retiring endpoint is never picked again;
+ * its pool is closed gracefully (`pool.close()`, never `destroy()`) once `activeRequests` drops to 0,
+ * and undici's `close()` itself lets requests already dispatched on the pool finish.
+ */
+import type { Pool } from 'undici';
+import type { EndpointHealth, ResolvedEndpoint } from './resolve.ts';
+import type { UpstreamEndpoint } from './types.ts';
+
+export class ManagedEndpoint implements UpstreamEndpoint {
+  readonly key: string;
+  readonly origin: string;
+  readonly pool: Pool;
+  #weight: number;
+  #labels: Readonly<Record<string, string>>;
+  #health: EndpointHealth;
+  #active = 0;
+  #retiring = false;
+  #closing = false;
+  readonly #closed = Promise.withResolvers<void>();
+
+  /** Wraps `pool`, which must be a fresh pool for `resolved.origin`; the endpoint owns it from now on. */
+  constructor(resolved: ResolvedEndpoint, pool: Pool) {
+    this.key = resolved.key;
+    this.origin = resolved.origin;
+    this.pool = pool;
+    this.#weight = resolved.weight;
+    this.#labels = resolved.labels;
+    this.#health = resolved.health;
+  }
+
+  get weight(): number {
+    return this.#weight;
+  }
+
+  get labels(): Readonly<Record<string, string>> {
+    return this.#labels;
+  }
+
+  /** Only HEALTHY endpoints are picked; DRAINING and UNHEALTHY keep their pool open. */
+  get health(): EndpointHealth {
+    return this.#health;
+  }
+
+  /** True once removed from the config; the pool closes when `activeRequests` reaches 0. */
+  get retiring(): boolean {
+    return this.#retiring;
+  }
+
+  get activeRequests(): number {
+    return this.#active;
+  }
+
+  /** The forwarder increments this when it starts a request here and decrements it when done. */
+  set activeRequests(value: number) {
+    this.#active = value;
+    if (value <= 0 && this.#retiring) this.#close();
+  }
+
+  /** Takes the weight, labels and health of a new config for the same key and pool settings. */
+  apply(resolved: ResolvedEndpoint): void {
+    this.#weight = resolved.weight;
+    this.#labels = resolved.labels;
+    this.#health = resolved.health;
+  }
+
+  /**
+   * Marks the endpoint removed. Resolves once its pool has closed: immediately when nothing is in
+   * flight, else after the last in-flight request decrements `activeRequests` to 0. Never rejects.
+   */
+  retire(): Promise<void> {
+    this.#retiring = true;
+    if (this.#active <= 0) this.#close();
+    return this.#closed.promise;
+  }
+
+  /** Closes the pool gracefully now, whatever `activeRequests` says (shutdown). Never rejects. */
+  close(): Promise<void> {
+    this.#retiring = true;
+    this.#close();
+    return this.#closed.promise;
+  }
+
+  #close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    const pool = this.pool;
+    const done = pool.closed || pool.destroyed ? Promise.resolve() : pool.close();
+    void done.then(this.#closed.resolve, () => this.#closed.resolve());
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Connection pools: one undici `Pool` per upstream endpoint, configured from the cluster's
+ * `connectionPool` settings. HTTP/1.1 keep-alive, no pipelining.
+ *
+ * Invariants: idle connections are dropped before the upstream would drop them (idle timeout below
+ * Node's 5 s server default, and undici honours a shorter `Keep-Alive: timeout` minus
+ * `KEEP_ALIVE_TIMEOUT_THRESHOLD_MS`); undici's own header/body timeouts are off because the forwarder
+ * enforces route timeouts. proto3 zero values mean "unset" and take the defaults below.
+ */
+import { Pool } from 'undici';
+import type { ConnectionPool, Endpoint } from '../config/types.ts';
+import { checkPort, endpointOrigin, normalizeAddress } from './address.ts';
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 4000;
+export const KEEP_ALIVE_TIMEOUT_THRESHOLD_MS = 1000;
+/** Longest timer Node can arm (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** The undici options every endpoint pool of a cluster shares. */
+export type EndpointPoolOptions = Pool.Options & {
+  readonly connections: number | null;
+  readonly connectTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly keepAliveMaxTimeout: number;
+  readonly keepAliveTimeoutThreshold: number;
+  readonly pipelining: 1;
+  readonly headersTimeout: 0;
+  readonly bodyTimeout: 0;
+};
+
+function nonNegativeInteger(pool: ConnectionPool, field: keyof ConnectionPool, max: number): number {
+  const value = pool[field] ?? 0;
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new Error(`connectionPool.${field} must be an integer in 0-${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * undici options for `connectionPool` (all fields optional, 0 = unset):
+ * `connections` ← maxConnectionsPerEndpoint (unset → `null`, unlimited), `connectTimeout` ← connectTimeoutMs
+ * (default 5000), `keepAliveTimeout` and `keepAliveMaxTimeout` ← idleTimeoutMs (default 4000),
+ * `maxRequestsPerClient` ← maxRequestsPerConnection (only when set). Throws an `Error` naming the field
+ * for a negative, fractional or out-of-range value.
+ */
+export function poolOptions(connectionPool: ConnectionPool | undefined): EndpointPoolOptions {
+  const cp = connectionPool ?? {};
+  const connections = nonNegativeInteger(cp, 'maxConnectionsPerEndpoint', 0xffff_ffff);
+  const connectTimeout =
+    nonNegativeInteger(cp, 'connectTimeoutMs', MAX_TIMER_MS) || DEFAULT_CONNECT_TIMEOUT_MS;
+  const idle = nonNegativeInteger(cp, 'idleTimeoutMs', MAX_TIMER_MS) || DEFAULT_IDLE_TIMEOUT_MS;
+  const maxRequests = nonNegativeInteger(cp, 'maxRequestsPerConnection', 0xffff_ffff);
+  const options: EndpointPoolOptions = {
+    connections: connections === 0 ? null : connections,
+    connectTimeout,
+    keepAliveTimeout: idle,
+    keepAliveMaxTimeout: idle,
+    keepAliveTimeoutThreshold: KEEP_ALIVE_TIMEOUT_THRESHOLD_MS,
+    pipelining: 1,
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  };
+  return maxRequests === 0 ? options : { ...options, maxRequestsPerClient: maxRequests };
+}
+
+/**
+ * A new undici `Pool` for one endpoint of `cluster`, origin `http://address:port` (`http://[::1]:port`
+ * for IPv6). Opens no connection until the first request. Throws an `Error` naming the cluster and
+ * endpoint for a bad address, port or connection pool setting.
+ */
+export function createEndpointPool(
+  endpoint: Pick<Endpoint, 'address' | 'port'>,
+  cluster: { readonly name: string; readonly connectionPool?: ConnectionPool | undefined },
+): Pool {
+  try {
+    const address = normalizeAddress(endpoint.address);
+    checkPort(endpoint.port);
+    return new Pool(endpointOrigin(address, endpoint.port), poolOptions(cluster.connectionPool));
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `cluster ${cluster.name}: endpoint ${String(endpoint.address)}:${String(endpoint.port)}: ${message}`,
+      { cause: err },
+    );
+  }
+}

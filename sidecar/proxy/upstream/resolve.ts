@@ -1,0 +1,150 @@
+/**
+ * Validation and normalisation of a whole cluster config (clusters + load assignments) into the plan
+ * the cluster manager applies. Pure: no pools are created here, so a config that fails validation
+ * has touched nothing.
+ *
+ * Rules (each violation throws an `Error` naming the cluster, and the endpoint where there is one):
+ * cluster names non-empty and unique; lbPolicy one of the known names (absent/UNSPECIFIED → ROUND_ROBIN);
+ * CONSISTENT_HASH needs a `hashHeader` that is a valid header name; connectionPool values are
+ * non-negative integers; every assignment names a known cluster, at most one assignment per cluster;
+ * endpoint addresses/ports valid (see address.ts), unique within a cluster; weight absent/0 → 1, else an
+ * integer in 1–`MAX_ENDPOINT_WEIGHT`; health absent/UNSPECIFIED → HEALTHY; labels string → string.
+ */
+import type { Cluster, ClusterLoadAssignment, ConnectionPool, Endpoint } from '../config/types.ts';
+import { checkPort, endpointKey, endpointOrigin, normalizeAddress } from './address.ts';
+import { BALANCER_POLICIES, type BalancerPolicy } from './balancer.ts';
+import { type EndpointPoolOptions, poolOptions } from './pool.ts';
+
+export const MAX_ENDPOINT_WEIGHT = 1_000_000;
+
+/** Endpoint health after defaulting. Only HEALTHY endpoints are picked. */
+export type EndpointHealth = 'HEALTHY' | 'UNHEALTHY' | 'DRAINING';
+
+export interface ResolvedEndpoint {
+  /** `address:port`, IPv6 in brackets; unique within its cluster. */
+  readonly key: string;
+  /** Normalised (see `normalizeAddress`). */
+  readonly address: string;
+  readonly port: number;
+  readonly origin: string;
+  readonly weight: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly health: EndpointHealth;
+}
+
+export interface ResolvedCluster {
+  readonly name: string;
+  readonly lbPolicy: BalancerPolicy;
+  /** Lower-cased; set only for CONSISTENT_HASH. */
+  readonly hashHeader: string | undefined;
+  /** As configured; `createEndpointPool` turns it into pool options. */
+  readonly connectionPool: ConnectionPool | undefined;
+  /** Equal fingerprints ⇔ equal pool options, so existing pools can be kept. */
+  readonly poolFingerprint: string;
+  readonly endpoints: readonly ResolvedEndpoint[];
+}
+
+/** RFC 9110 §5.1 field-name (a token). */
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const HEALTH = new Set(['HEALTH_STATUS_UNSPECIFIED', 'HEALTHY', 'UNHEALTHY', 'DRAINING']);
+
+function fail(where: string, message: string, cause?: unknown): never {
+  throw new Error(`${where}: ${message}`, cause === undefined ? undefined : { cause });
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function resolveCluster(c: Cluster, endpoints: readonly Endpoint[]): ResolvedCluster {
+  const where = `cluster ${JSON.stringify(c.name)}`;
+  const policy = c.lbPolicy ?? 'LB_POLICY_UNSPECIFIED';
+  const lbPolicy: BalancerPolicy | undefined =
+    policy === 'LB_POLICY_UNSPECIFIED' ? 'ROUND_ROBIN' : BALANCER_POLICIES.find((p) => p === policy);
+  if (lbPolicy === undefined) fail(where, `unknown lbPolicy ${JSON.stringify(policy)}`);
+  let hashHeader: string | undefined;
+  if (lbPolicy === 'CONSISTENT_HASH') {
+    if (!c.hashHeader) fail(where, 'lbPolicy CONSISTENT_HASH needs hashHeader');
+    if (!FIELD_NAME.test(c.hashHeader))
+      fail(where, `hashHeader ${JSON.stringify(c.hashHeader)} is not a header name`);
+    hashHeader = c.hashHeader.toLowerCase();
+  }
+  let options: EndpointPoolOptions;
+  try {
+    options = poolOptions(c.connectionPool);
+  } catch (err) {
+    fail(where, messageOf(err), err);
+  }
+  const seen = new Set<string>();
+  const resolved = endpoints.map((e) => {
+    const ep = resolveEndpoint(where, e);
+    if (seen.has(ep.key)) fail(`${where} endpoint ${ep.key}`, 'duplicate endpoint');
+    seen.add(ep.key);
+    return ep;
+  });
+  return {
+    name: c.name,
+    lbPolicy,
+    hashHeader,
+    connectionPool: c.connectionPool,
+    poolFingerprint: JSON.stringify(options),
+    endpoints: resolved,
+  };
+}
+
+function resolveEndpoint(clusterWhere: string, e: Endpoint): ResolvedEndpoint {
+  let where = `${clusterWhere} endpoint ${String(e.address)}:${String(e.port)}`;
+  let address: string;
+  try {
+    address = normalizeAddress(e.address);
+    checkPort(e.port);
+  } catch (err) {
+    fail(where, messageOf(err), err);
+  }
+  const key = endpointKey(address, e.port);
+  where = `${clusterWhere} endpoint ${key}`;
+  const weight = e.weight === undefined || e.weight === 0 ? 1 : e.weight;
+  if (!Number.isInteger(weight) || weight < 1 || weight > MAX_ENDPOINT_WEIGHT) {
+    fail(where, `weight must be an integer in 1-${MAX_ENDPOINT_WEIGHT}, got ${String(e.weight)}`);
+  }
+  const health = e.health ?? 'HEALTH_STATUS_UNSPECIFIED';
+  if (!HEALTH.has(health)) fail(where, `unknown health ${JSON.stringify(health)}`);
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(e.labels ?? {})) {
+    if (typeof v !== 'string') fail(where, `label ${JSON.stringify(k)} must be a string`);
+    labels[k] = v;
+  }
+  return {
+    key,
+    address,
+    port: e.port,
+    origin: endpointOrigin(address, e.port),
+    weight,
+    labels: Object.freeze(labels),
+    health: health === 'HEALTH_STATUS_UNSPECIFIED' ? 'HEALTHY' : health,
+  };
+}
+
+/**
+ * Validates and normalises a whole config. Returns one `ResolvedCluster` per cluster, in config order;
+ * a cluster without an assignment has no endpoints. Throws an `Error` on the first violation.
+ */
+export function resolveConfig(
+  clusters: readonly Cluster[],
+  assignments: readonly ClusterLoadAssignment[],
+): readonly ResolvedCluster[] {
+  const byName = new Map<string, Cluster>();
+  for (const c of clusters) {
+    if (typeof c.name !== 'string' || c.name.length === 0) fail('cluster', 'name is empty');
+    if (byName.has(c.name)) fail(`cluster ${JSON.stringify(c.name)}`, 'duplicate cluster name');
+    byName.set(c.name, c);
+  }
+  const endpointsOf = new Map<string, readonly Endpoint[]>();
+  for (const a of assignments) {
+    const where = `load assignment for cluster ${JSON.stringify(a.clusterName)}`;
+    if (!byName.has(a.clusterName)) fail(where, 'unknown cluster');
+    if (endpointsOf.has(a.clusterName)) fail(where, 'duplicate load assignment');
+    endpointsOf.set(a.clusterName, a.endpoints ?? []);
+  }
+  return clusters.map((c) => resolveCluster(c, endpointsOf.get(c.name) ?? []));
+}
