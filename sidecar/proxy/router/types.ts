@@ -41,7 +41,11 @@ export type RouteAction =
   | {
       readonly kind: 'redirect';
       /** Status (301/302/303/307/308) and the absolute Location for this request. */
-      redirect(req: RouteRequest, scheme: string, port: number | undefined): { status: number; location: string };
+      redirect(
+        req: RouteRequest,
+        scheme: string,
+        port: number | undefined,
+      ): { status: number; location: string };
     }
   | { readonly kind: 'direct'; readonly status: number; readonly body: string; readonly contentType: string };
 
