@@ -42,7 +42,14 @@ export function classifyUpstreamError(err: Error & { code?: string }): ErrorKind
   const code = err.code ?? '';
   if (CONNECT_CODES.has(code)) return 'UPSTREAM_CONNECT_FAILURE';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'UPSTREAM_TIMEOUT';
-  if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH')
+  // undici 7 leaves `code` undefined on its HTTPParserError (it looks the llhttp error number
+  // up in a name → number table), so the error name is what identifies a malformed response.
+  if (
+    code.startsWith('HPE_') ||
+    err.name === 'HTTPParserError' ||
+    code === 'UND_ERR_INFO' ||
+    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'
+  )
     return 'UPSTREAM_PROTOCOL_ERROR';
   return 'UPSTREAM_RESET';
 }

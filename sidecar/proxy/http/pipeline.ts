@@ -114,7 +114,9 @@ function route(ctx: RequestContext, state: PipelineState, rr: RouteRequest, port
     return;
   }
   if (action.kind === 'redirect') {
-    const { status, location } = action.redirect(rr, 'http', port ?? ctx.listener.port);
+    // The port the client addressed: an authority without one means the scheme's default
+    // (RFC 9110 §4.2.1), i.e. the Service port in the mesh, never the sidecar's own listener port.
+    const { status, location } = action.redirect(rr, 'http', port);
     sendReply(ctx, status, '', { location });
     return;
   }

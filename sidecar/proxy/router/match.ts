@@ -19,7 +19,7 @@ import type { RouteMatch as RouteMatchConfig } from '../config/types.ts';
 import { type ConfigLocation, compileAnchoredRegex, invalid } from './config-error.ts';
 import type { RouteRequest } from './types.ts';
 
-export const PathKind = { Exact: 0, Prefix: 1, Regex: 2 } as const;
+export const PathKind = { Exact: 0, Regex: 1, Prefix: 2 } as const;
 export type PathKind = (typeof PathKind)[keyof typeof PathKind];
 
 /** A compiled header or query-parameter condition: exactly one of `exact` / `regex` is set. */

@@ -2,9 +2,10 @@
  * Match precedence across all routes of a virtual host (Gateway API v1 HTTPRoute, CONVENTIONS B1).
  *
  * Each match of each route is one candidate. Candidates are ordered, continuing on ties, by:
- *  1. path type: Exact, then PathPrefix, then RegularExpression (regex is implementation-specific
- *     in the spec; Weft ranks it below every prefix, including `/`);
- *  2. for PathPrefix, the longer configured value (in characters) first;
+ *  1. path type: Exact, then RegularExpression, then PathPrefix (regex precedence is
+ *     implementation-specific in the spec; Weft follows Envoy Gateway, so a catch-all `/` prefix
+ *     never hides a regex route);
+ *  2. for RegularExpression and PathPrefix, the longer configured value (in characters) first;
  *  3. a method condition before none;
  *  4. more header conditions first;
  *  5. more query-parameter conditions first;
@@ -26,7 +27,7 @@ export function comparePrecedence(a: OrderedCandidate, b: OrderedCandidate): num
   const ma = a.match;
   const mb = b.match;
   if (ma.pathKind !== mb.pathKind) return ma.pathKind - mb.pathKind;
-  if (ma.pathKind === PathKind.Prefix && ma.pathLength !== mb.pathLength) {
+  if (ma.pathKind !== PathKind.Exact && ma.pathLength !== mb.pathLength) {
     return mb.pathLength - ma.pathLength;
   }
   const methodA = ma.method === undefined ? 0 : 1;

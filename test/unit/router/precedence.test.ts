@@ -66,20 +66,22 @@ describe('match precedence', () => {
     expect(winner(routes, '/a/b', { x: '1' })).toBe('long');
   });
 
-  it('a RegularExpression path ranks below every PathPrefix, even /', () => {
-    const routes = [route('regex', { path: regex('/a/.*') }), route('root', { path: prefix('/') })];
-    expect(winner(routes, '/a/b')).toBe('root');
+  it('a RegularExpression path ranks above every PathPrefix, so a catch-all / never hides it', () => {
+    const routes = [route('root', { path: prefix('/a/b') }), route('regex', { path: regex('/a/.*') })];
+    expect(winner(routes, '/a/b')).toBe('regex');
+    expect(winner(routes, '/x')).toBeUndefined();
     expect(
       winner([route('regex', { path: regex('/a/.*') }), route('exact', { path: exact('/zzz') })], '/a/b'),
     ).toBe('regex');
   });
 
-  it('RegularExpression paths keep list order among themselves, not regex length', () => {
+  it('the longer RegularExpression is tried first', () => {
     const routes = [
       route('first', { path: regex('/.*') }),
       route('second', { path: regex('/items/[0-9]+') }),
     ];
-    expect(winner(routes, '/items/42')).toBe('first');
+    expect(winner(routes, '/items/42')).toBe('second');
+    expect(winner(routes, '/other')).toBe('first');
   });
 
   it('with equal paths, a method match beats more header matches', () => {
