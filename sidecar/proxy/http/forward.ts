@@ -9,16 +9,19 @@
  * - the client going away aborts the upstream request at once (RFC 9110 §7.6 intermediary);
  * - a request that fails on a reused connection before any response byte (the keep-alive race)
  *   is retried once on a fresh connection when it is idempotent (RFC 9110 §9.2.2) and has no
- *   body to replay (RFC 9112 §9.3.1 allows the automatic retry);
+ *   body to replay (RFC 9112 §9.3.1 allows the automatic retry); the retry gets a one-off
+ *   connection of its own, because the pool would hand out its next idle connection, which is
+ *   likely as stale as the one that just failed;
  * - upstream failures map to the closed error set: connect → 503 UPSTREAM_CONNECT_FAILURE,
  *   reset → 502 UPSTREAM_RESET, malformed → 502 UPSTREAM_PROTOCOL_ERROR, per-attempt timeout →
  *   504 UPSTREAM_TIMEOUT, route timeout → 504 REQUEST_TIMEOUT.
  */
-import type { Dispatcher } from 'undici';
+import { Client, type Dispatcher } from 'undici';
 import type { ErrorKind } from '../errors.ts';
 import type { CompiledHeaderModifier, HeaderMap } from '../router/types.ts';
 import { completeRequest } from '../telemetry/channels.ts';
 import { armTimer, cancelTimer, type TimerEntry } from '../timers.ts';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../upstream/pool.ts';
 import type { UpstreamEndpoint } from '../upstream/types.ts';
 import type { RequestContext } from './context.ts';
 import { stripResponseHopByHop } from './headers.ts';
@@ -87,6 +90,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** Set when we abort on purpose; decides the reported kind. */
   #failKind: ErrorKind | undefined;
   #retried = false;
+  /** The retry's one-off connection (never pooled), closed when the exchange ends. */
+  #fresh: Client | undefined;
   #deadline: AttemptDeadline | undefined;
   readonly #onDownstreamClose = (): void => {
     if (!this.#ctx.res.writableFinished) this.fail('DOWNSTREAM_DISCONNECT');
@@ -116,7 +121,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     const ctx = this.#ctx;
     ctx.attempts++;
     try {
-      endpoint.pool.dispatch(
+      (this.#fresh ?? endpoint.pool).dispatch(
         {
           origin: endpoint.origin,
           path,
@@ -125,6 +130,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
           body: hasBody ? ctx.req : null,
           headersTimeout: 0,
           bodyTimeout: 0,
+          reset: this.#fresh !== undefined,
         },
         this,
       );
@@ -193,6 +199,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     ) {
       this.#retried = true;
       this.#controller = undefined;
+      this.#fresh = new Client(this.#opts.endpoint.origin, {
+        pipelining: 1,
+        connectTimeout: DEFAULT_CONNECT_TIMEOUT_MS,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
       this.#dispatch();
       return;
     }
@@ -203,6 +215,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.#done) return;
     this.#done = true;
     this.#opts.endpoint.activeRequests--;
+    if (this.#fresh !== undefined) this.#fresh.close().catch(() => undefined);
     if (this.#deadline !== undefined) cancelTimer(this.#deadline);
     const ctx = this.#ctx;
     ctx.res.off('close', this.#onDownstreamClose);

@@ -8,10 +8,18 @@
  * the proxy swaps atomically; draining stops accepting, closes idle connections, marks
  * responses `Connection: close` and waits for in-flight requests up to the drain period.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { Listener } from '../config/types.ts';
+import { ERROR_CATALOGUE, type ErrorKind } from '../errors.ts';
 import { type ListenerInfo, RequestContext } from './context.ts';
 import { sendError } from './local-reply.ts';
 import { handleRequest, type PipelineState } from './pipeline.ts';
@@ -27,6 +35,33 @@ export const LIMIT_DEFAULTS = {
 } as const;
 
 export const DEFAULT_DRAIN_MS = 5000;
+
+/** Node parser rejections (no request object exists yet) as error kinds; anything else is BAD_REQUEST. */
+const CLIENT_ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
+  HPE_HEADER_OVERFLOW: 'REQUEST_HEADERS_TOO_LARGE', // too many bytes, or more than maxHeadersCount fields
+  ERR_HTTP_REQUEST_TIMEOUT: 'DOWNSTREAM_HEADERS_TIMEOUT',
+};
+
+/**
+ * Answers a message Node's parser rejected like any other local error reply (the catalogue's status
+ * and `x-weft-error`, instead of Node's bare default), then closes the connection. As Node's default
+ * handler does, nothing is written when a response is already under way on the socket.
+ */
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const kind = CLIENT_ERROR_KINDS[err.code ?? ''] ?? 'BAD_REQUEST';
+  const { status, message } = ERROR_CATALOGUE[kind];
+  const body = `${message}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nx-weft-error: ${kind}\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
+}
 
 /** Bound address of a listener. */
 export interface BoundAddress {
@@ -46,6 +81,8 @@ export class HttpListener {
   };
   readonly #maxHeadersCount: number;
   #inflight = 0;
+  /** In-flight responses, so that draining can mark those whose head is not out yet `Connection: close`. */
+  readonly #responses = new Set<ServerResponse>();
   #draining = false;
   #drained: (() => void) | undefined;
   readonly #onResponseClose = (): void => {
@@ -79,6 +116,7 @@ export class HttpListener {
     // One more than the limit so that "too many" is visible instead of silently truncated.
     this.#server.maxHeadersCount = limits.maxRequestHeadersCount + 1;
     this.#server.maxConnections = limits.maxConnections;
+    this.#server.on('clientError', onClientError);
   }
 
   /** The listener's view for request contexts (port is the bound one once listening). */
@@ -109,6 +147,8 @@ export class HttpListener {
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.#inflight++;
     res.once('close', this.#onResponseClose);
+    this.#responses.add(res);
+    res.once('close', () => this.#responses.delete(res));
     const ctx = new RequestContext(req, res, this.#info, performance.now());
     if (this.#draining) res.shouldKeepAlive = false;
     if (req.rawHeaders.length > this.#maxHeadersCount * 2) {
@@ -130,6 +170,7 @@ export class HttpListener {
    */
   async close(drainMs: number = this.config.drainTimeoutMs ?? DEFAULT_DRAIN_MS): Promise<void> {
     this.#draining = true;
+    for (const res of this.#responses) if (!res.headersSent) res.shouldKeepAlive = false;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
     if (this.#inflight > 0) {

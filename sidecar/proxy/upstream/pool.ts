@@ -13,7 +13,12 @@ import { checkPort, endpointOrigin, normalizeAddress } from './address.ts';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 4000;
-export const KEEP_ALIVE_TIMEOUT_THRESHOLD_MS = 1000;
+/**
+ * Subtracted from an upstream's `Keep-Alive: timeout=N` hint. Below 1 s so that a 1 s hint (node:http with
+ * `keepAliveTimeout = 1000`) still allows reuse: 1000 - 1000 = 0 made undici close every connection after
+ * one request. undici's keep-alive timer is a native (precise) timer, so 500 ms covers transport latency.
+ */
+export const KEEP_ALIVE_TIMEOUT_THRESHOLD_MS = 500;
 /** Longest timer Node can arm (2^31 - 1 ms). */
 const MAX_TIMER_MS = 2_147_483_647;
 

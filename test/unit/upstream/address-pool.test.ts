@@ -65,7 +65,7 @@ describe('poolOptions', () => {
       connectTimeout: 5000,
       keepAliveTimeout: 4000,
       keepAliveMaxTimeout: 4000,
-      keepAliveTimeoutThreshold: 1000,
+      keepAliveTimeoutThreshold: 500,
       pipelining: 1,
       headersTimeout: 0,
       bodyTimeout: 0,
