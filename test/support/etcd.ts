@@ -1,0 +1,135 @@
+/**
+ * Test harness: runs a real single-member etcd (`/usr/bin/etcd`, Debian package `etcd-server`)
+ * on free loopback ports with a temp data dir, waits until `/health` answers true, and stops it
+ * by the pid it started (SIGTERM, then SIGKILL after a grace), removing the temp dir.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RunningEtcd {
+  /** Client URLs, e.g. `['http://127.0.0.1:40123']`. */
+  readonly endpoints: string[];
+  readonly pid: number;
+  /** SIGTERM, SIGKILL after `graceMs` (default 3000); resolves once the process is gone and its dir removed. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const ETCD_BIN = process.env.ETCD_BIN ?? 'etcd';
+
+/**
+ * Starts etcd; resolves once it reports healthy. Retries with new ports when one was taken
+ * between choosing and binding. Rejects after `timeoutMs` (default 15 000) or when etcd exits.
+ */
+export async function startEtcd(options: { timeoutMs?: number } = {}): Promise<RunningEtcd> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(options.timeoutMs ?? 15_000);
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(timeoutMs: number): Promise<RunningEtcd> {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-etcd-'));
+  const [clientPort, peerPort] = await freePorts(2);
+  const clientUrl = `http://127.0.0.1:${clientPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const child = spawn(
+    ETCD_BIN,
+    [
+      '--name',
+      'default',
+      '--data-dir',
+      join(dir, 'data'),
+      '--listen-client-urls',
+      clientUrl,
+      '--advertise-client-urls',
+      clientUrl,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `default=${peerUrl}`,
+      '--logger',
+      'zap',
+      '--log-level',
+      'error',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const output: string[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const spawnFailed = new Promise<never>((_, reject) => child.once('error', reject));
+  const stop = async (graceMs = 3000): Promise<void> => {
+    await kill(child, exited, graceMs);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.race([
+      waitHealthy(clientUrl, timeoutMs),
+      spawnFailed,
+      exited.then(() => {
+        throw new Error(`etcd exited before it was healthy:\n${output.join('')}`);
+      }),
+    ]);
+  } catch (error) {
+    await stop(0);
+    throw error;
+  }
+  return { endpoints: [clientUrl], pid: child.pid as number, stop };
+}
+
+async function kill(child: ChildProcess, exited: Promise<void>, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Polls `GET /health` until it reports `"health":"true"`; throws after `timeoutMs`. */
+async function waitHealthy(clientUrl: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+      last = await res.text();
+      if (res.ok && (JSON.parse(last) as { health?: string }).health === 'true') return;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`etcd at ${clientUrl} not healthy within ${timeoutMs} ms (last: ${last})`);
+}
+
+/** Ports the OS considers free right now (bound to port 0 and released together). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    return address.port;
+  });
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
