@@ -1,0 +1,45 @@
+/**
+ * Discovery metrics (prom-client), registered on the Registry the caller passes:
+ * - `weft_cp_connected_proxies` (gauge): streams past their Hello on this replica;
+ * - `weft_cp_pushes_total{type="snapshot"}` (counter): snapshots sent;
+ * - `weft_cp_nacks_total` (counter): snapshots rejected by proxies;
+ * - `weft_cp_push_duration_seconds` (histogram, seconds): from a send to its ACK.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Push → ACK latency buckets, seconds (OTel's advised HTTP buckets). */
+export const PUSH_DURATION_BUCKETS_S = [
+  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+];
+
+export class DiscoveryMetrics {
+  readonly connected: Gauge;
+  readonly pushes: Counter<'type'>;
+  readonly nacks: Counter;
+  readonly pushDuration: Histogram;
+
+  constructor(registry: Registry) {
+    this.connected = new Gauge({
+      name: 'weft_cp_connected_proxies',
+      help: 'Proxies with an open discovery stream on this control-plane replica.',
+      registers: [registry],
+    });
+    this.pushes = new Counter({
+      name: 'weft_cp_pushes_total',
+      help: 'Config pushes sent to proxies, by type.',
+      labelNames: ['type'],
+      registers: [registry],
+    });
+    this.nacks = new Counter({
+      name: 'weft_cp_nacks_total',
+      help: 'Snapshots rejected (NACKed) by proxies.',
+      registers: [registry],
+    });
+    this.pushDuration = new Histogram({
+      name: 'weft_cp_push_duration_seconds',
+      help: 'Time from sending a snapshot to receiving its ACK, in seconds.',
+      buckets: PUSH_DURATION_BUCKETS_S,
+      registers: [registry],
+    });
+  }
+}
