@@ -1,0 +1,127 @@
+/**
+ * Clusters and their endpoints (Envoy CDS/EDS nouns) for the Service ports a proxy's routes use.
+ *
+ * - `outbound|<port>|<name>.<namespace>`: lbPolicy from the BackendTrafficPolicy targeting the
+ *   Service (`loadBalancer.type` RoundRobin | LeastRequest | Random | ConsistentHash, the hash
+ *   header from `loadBalancer.consistentHash.header.name`), else LEAST_REQUEST (Istio's default).
+ *   When several policies target one Service, the oldest wins (Gateway API policy attachment:
+ *   creationTimestamp, then namespace/name). Policy targetRefs are local: the policy's namespace.
+ * - Endpoints: the Service's registrations (services.ts) at the registration's address and port
+ *   (the peer sidecar's inbound listener), with weight and labels; draining ones are DRAINING,
+ *   the rest HEALTHY; one endpoint per address:port.
+ * - `inbound|<appPort>`: the local app at 127.0.0.1:<appPort>.
+ *
+ * Invariants: one ClusterLoadAssignment per Cluster, same name; output sorted by cluster name;
+ * endpoint labels with sorted keys.
+ */
+import type { Cluster, ClusterLoadAssignment, Endpoint, LbPolicy } from '../../sidecar/proxy/config/types.ts';
+import type { Resource } from '../resources/types.ts';
+import { compareResources, compareStrings, sortedRecord } from './order.ts';
+import { endpointsOf, inboundClusterName, type MeshService, serviceKey } from './services.ts';
+import { type BackendTrafficPolicySpecView, isServiceRef, namespaceOf } from './specs.ts';
+import type { EndpointRegistration } from './types.ts';
+
+/** RFC 9110 field name (token). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+const LB_POLICIES: Readonly<Record<string, LbPolicy>> = {
+  RoundRobin: 'ROUND_ROBIN',
+  LeastRequest: 'LEAST_REQUEST',
+  Random: 'RANDOM',
+  ConsistentHash: 'CONSISTENT_HASH',
+};
+
+/** The default when no policy (or an unknown type) says otherwise: Istio's LEAST_REQUEST. */
+export const DEFAULT_LB_POLICY: LbPolicy = 'LEAST_REQUEST';
+
+/** Load-balancer settings per Service key. */
+export type LbSettings = ReadonlyMap<string, Pick<Cluster, 'lbPolicy' | 'hashHeader'>>;
+
+/** The load-balancer settings each Service gets from the oldest BackendTrafficPolicy targeting it. */
+export function lbSettings(resources: readonly Resource[]): LbSettings {
+  const out = new Map<string, Pick<Cluster, 'lbPolicy' | 'hashHeader'>>();
+  const policies = resources
+    .filter((r): r is Resource & Resource<BackendTrafficPolicySpecView> => r.kind === 'BackendTrafficPolicy')
+    .sort(compareResources);
+  for (const p of policies) {
+    const lb = p.spec.loadBalancer;
+    if (lb?.type === undefined) continue;
+    const header = lb.consistentHash?.header?.name;
+    let lbPolicy = LB_POLICIES[lb.type] ?? DEFAULT_LB_POLICY;
+    // The proxy rejects CONSISTENT_HASH without a valid header name: fall back rather than NACK.
+    if (lbPolicy === 'CONSISTENT_HASH' && (header === undefined || !TOKEN.test(header)))
+      lbPolicy = DEFAULT_LB_POLICY;
+    const settings = {
+      lbPolicy,
+      ...(lbPolicy === 'CONSISTENT_HASH' && { hashHeader: header!.toLowerCase() }),
+    };
+    for (const ref of p.spec.targetRefs ?? []) {
+      if (!isServiceRef(ref, 'Service')) continue;
+      const key = serviceKey(namespaceOf(p), ref.name);
+      if (!out.has(key)) out.set(key, settings);
+    }
+  }
+  return out;
+}
+
+/**
+ * One endpoint per address:port (the proxy rejects duplicates, and a restarted sidecar can be
+ * registered twice until its old lease expires): the first serving registration wins, else the
+ * first draining one. `regs` is sorted (services.ts), so the choice is deterministic.
+ */
+function uniqueEndpoints(regs: readonly EndpointRegistration[]): EndpointRegistration[] {
+  const byAddress = new Map<string, EndpointRegistration>();
+  for (const e of regs) {
+    const key = `${e.address}|${e.port}`;
+    const seen = byAddress.get(key);
+    if (seen === undefined || (seen.draining && !e.draining)) byAddress.set(key, e);
+  }
+  return regs.filter((e) => byAddress.get(`${e.address}|${e.port}`) === e);
+}
+
+/** The proxy takes endpoint weights 1..1e6 (resolve.ts, MAX_ENDPOINT_WEIGHT); keep within. */
+const MAX_ENDPOINT_WEIGHT = 1_000_000;
+
+function endpoint(e: EndpointRegistration): Endpoint {
+  return {
+    address: e.address,
+    port: e.port,
+    weight: Math.min(Math.max(Math.trunc(e.weight) || 1, 1), MAX_ENDPOINT_WEIGHT),
+    labels: sortedRecord(e.labels),
+    health: e.draining ? 'DRAINING' : 'HEALTHY',
+  };
+}
+
+/** A Service port's cluster to build: its name, the Service and the port. */
+export interface OutboundClusterRef {
+  readonly name: string;
+  readonly service: MeshService;
+  readonly port: number;
+}
+
+/** Clusters and load assignments for `refs` plus the inbound cluster, sorted by cluster name. */
+export function buildClusters(
+  refs: readonly OutboundClusterRef[],
+  endpoints: readonly EndpointRegistration[],
+  lb: LbSettings,
+  appPort: number,
+): { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } {
+  const entries: { cluster: Cluster; cla: ClusterLoadAssignment }[] = [];
+  const inbound = inboundClusterName(appPort);
+  entries.push({
+    cluster: { name: inbound, lbPolicy: 'ROUND_ROBIN' },
+    cla: { clusterName: inbound, endpoints: [{ address: '127.0.0.1', port: appPort, health: 'HEALTHY' }] },
+  });
+  for (const ref of refs) {
+    const settings = lb.get(ref.service.key) ?? { lbPolicy: DEFAULT_LB_POLICY };
+    entries.push({
+      cluster: { name: ref.name, ...settings },
+      cla: {
+        clusterName: ref.name,
+        endpoints: uniqueEndpoints(endpointsOf(ref.service, endpoints)).map(endpoint),
+      },
+    });
+  }
+  entries.sort((a, b) => compareStrings(a.cluster.name, b.cluster.name));
+  return { clusters: entries.map((e) => e.cluster), endpoints: entries.map((e) => e.cla) };
+}
