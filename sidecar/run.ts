@@ -1,27 +1,58 @@
 /**
- * `weft sidecar`: a sidecar proxy on a static bootstrap file. Loads and checks the config,
- * binds the listeners (outbound 15001, inbound 15006 by convention) and the admin listener
- * (15000), then serves until SIGTERM or SIGINT, when it drains: /ready turns 503, listeners
- * stop accepting and in-flight requests get the drain period to finish.
+ * `weft sidecar`: a sidecar proxy, on a static bootstrap file (`--config`) or fed by the control
+ * plane (`--control-plane host:port`). It binds the admin listener (15000) at once; the traffic
+ * listeners (outbound 15001, inbound 15006 by convention) come from the config. `/ready` turns
+ * 200 only after the first config is applied (from the stream, or from the last ACKed snapshot
+ * on disk when the control plane is unreachable).
  *
- * Log lines to look for (JSON on stdout): `listener ready` (name, address, port) per listener,
- * `admin ready` (port), `sidecar ready`, `draining`, `stopped`.
+ * SIGTERM or SIGINT drains: /ready turns 503, the sidecar deregisters its endpoint (peers stop
+ * sending new requests), keeps serving for `drainDelayMs`, then listeners stop accepting and
+ * in-flight requests get the listener's drain period to finish.
+ *
+ * Log lines to look for (JSON on stdout): `admin ready` (port), `listener ready` (name, address,
+ * port) per listener, `sidecar ready`, `draining`, `stopped`.
  */
-
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DiscoveryClient } from './agent/client.ts';
 import { AdminServer } from './proxy/admin.ts';
 import { loadBootstrap } from './proxy/config/load.ts';
 import { proxyConfigOf } from './proxy/config/model.ts';
 import { ProxyCore } from './proxy/proxy.ts';
-import { createLogger, startAccessLog } from './proxy/telemetry/logger.ts';
+import { createLogger, type Logger, startAccessLog } from './proxy/telemetry/logger.ts';
 import { ProxyMetrics } from './proxy/telemetry/metrics.ts';
 
+/** Where a dynamic sidecar gets its config and who it says it is. */
+export interface DynamicOptions {
+  /** Discovery address of the control plane, `host:port` (e.g. `127.0.0.1:15012`). */
+  readonly controlPlane: string;
+  readonly service: string;
+  readonly namespace?: string;
+  readonly workload?: string;
+  /** Extra endpoint labels, e.g. `{ version: 'v1' }`; `app: <service>` is always added. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** The local app's port on 127.0.0.1 (the inbound listener's target). */
+  readonly appPort: number;
+  readonly outboundPort?: number;
+  readonly inboundPort?: number;
+  readonly listenAddress?: string;
+  /** Stable id of this proxy (default `<workload>-<inboundPort>.<namespace>`). */
+  readonly proxyId?: string;
+  /** Where the last ACKed snapshot is kept (default `.weft/sidecars`). */
+  readonly dataDir?: string;
+}
+
 export interface SidecarOptions {
-  /** Path of the bootstrap YAML/JSON file (`weft.v1.Bootstrap`). */
-  readonly configPath: string;
-  /** Overrides `admin.port` of the bootstrap (0 picks a free port). */
+  /** Path of a bootstrap YAML/JSON file (`weft.v1.Bootstrap`); static mode. */
+  readonly configPath?: string;
+  /** Control-plane mode (used when `configPath` is absent). */
+  readonly dynamic?: DynamicOptions;
+  /** Overrides `admin.port` of the bootstrap (default 15000; 0 picks a free port). */
   readonly adminPort?: number;
   /** Fraction of requests written to the access log, 0..1 (default 0: off). */
   readonly accessLogSampleRate?: number;
+  /** After deregistering, keep serving this long before closing listeners (ms, default 1000). */
+  readonly drainDelayMs?: number;
   readonly logLevel?: string;
 }
 
@@ -29,14 +60,16 @@ export interface SidecarOptions {
 export async function runSidecar(options: SidecarOptions): Promise<void> {
   const logger = createLogger(options.logLevel);
   const log = logger.child({ component: 'sidecar' });
-  const bootstrap = await loadBootstrap(options.configPath);
-  const node = bootstrap.node ?? {};
-  const service = node.service ?? 'unknown';
-  const metrics = new ProxyMetrics({
-    service,
-    workload: node.workload ?? service,
-    namespace: node.namespace ?? 'default',
-  });
+  const bootstrap = options.configPath ? await loadBootstrap(options.configPath) : undefined;
+  const dyn = options.dynamic;
+  if (bootstrap === undefined && dyn === undefined)
+    throw new Error('either --config or --control-plane is required');
+  const service = bootstrap?.node?.service ?? dyn?.service ?? 'unknown';
+  const namespace = bootstrap?.node?.namespace ?? dyn?.namespace ?? 'default';
+  const workload = bootstrap?.node?.workload ?? dyn?.workload ?? service;
+  const node = bootstrap?.node ?? { service, namespace, workload };
+
+  const metrics = new ProxyMetrics({ service, workload, namespace });
   const stopAccessLog = startAccessLog(logger, options.accessLogSampleRate ?? 0);
   const proxy = new ProxyCore();
   let draining = false;
@@ -45,11 +78,17 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
     metrics: () => metrics.expose(),
     configDump: () => ({ node, ...proxy.dump() }),
   });
-  const adminAddress = bootstrap.admin?.address ?? '127.0.0.1';
-  const adminPort = await admin.listen(adminAddress, options.adminPort ?? bootstrap.admin?.port ?? 15000);
+  const adminAddress = bootstrap?.admin?.address ?? '127.0.0.1';
+  const adminPort = await admin.listen(adminAddress, options.adminPort ?? bootstrap?.admin?.port ?? 15000);
   log.info({ address: adminAddress, port: adminPort }, 'admin ready');
 
-  await proxy.apply(proxyConfigOf(bootstrap), 'static');
+  let client: DiscoveryClient | undefined;
+  if (bootstrap !== undefined) {
+    await proxy.apply(proxyConfigOf(bootstrap), 'static');
+  } else if (dyn !== undefined) {
+    client = await startAgent(dyn, proxy, workload, namespace, logger);
+    await client.onFirstConfig;
+  }
   for (const l of proxy.listeners()) log.info(l, 'listener ready');
   log.info({ version: proxy.version, node }, 'sidecar ready');
 
@@ -58,8 +97,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
       if (draining) return;
       draining = true;
       log.info({ signal, inflight: proxy.inflight }, 'draining');
-      proxy
-        .close()
+      drain(proxy, client, options.drainDelayMs ?? 1000)
         .then(() => admin.close())
         .then(resolve, (err: unknown) => {
           log.error({ err }, 'shutdown failed');
@@ -73,4 +111,57 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
   metrics.close();
   log.info('stopped');
   logger.flush();
+}
+
+async function startAgent(
+  dyn: DynamicOptions,
+  proxy: ProxyCore,
+  workload: string,
+  namespace: string,
+  logger: Logger,
+): Promise<DiscoveryClient> {
+  const inboundPort = dyn.inboundPort ?? 15006;
+  const listenAddress = dyn.listenAddress ?? '127.0.0.1';
+  const proxyId = dyn.proxyId ?? `${workload}-${inboundPort}.${namespace}`;
+  const labels = { ...dyn.labels, app: dyn.service };
+  const dataDir = dyn.dataDir ?? join('.weft', 'sidecars');
+  await mkdir(dataDir, { recursive: true });
+  const client = new DiscoveryClient({
+    address: dyn.controlPlane,
+    identity: {
+      proxyId,
+      kind: 'sidecar',
+      service: dyn.service,
+      namespace,
+      workload,
+      labels,
+      outboundPort: dyn.outboundPort ?? 15001,
+      inboundPort,
+      appPort: dyn.appPort,
+      listenAddress,
+    },
+    register: {
+      service: dyn.service,
+      namespace,
+      address: listenAddress,
+      port: inboundPort,
+      labels,
+      weight: 1,
+    },
+    proxy,
+    cacheFile: join(dataDir, `${proxyId.replace(/[^A-Za-z0-9._-]/g, '_')}.snapshot.json`),
+    logger,
+  });
+  await client.start();
+  return client;
+}
+
+/** Deregisters, keeps serving `delayMs` so peers learn of it, then drains the listeners. */
+async function drain(proxy: ProxyCore, client: DiscoveryClient | undefined, delayMs: number): Promise<void> {
+  if (client !== undefined) {
+    await client.deregister();
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+  }
+  await proxy.close();
+  await client?.close();
 }

@@ -1,0 +1,154 @@
+/**
+ * The long-running roles of the `weft` binary: `weft sidecar` (static bootstrap or fed by the
+ * control plane) and `weft control-plane`. Ports default to the mesh's conventions (sidecar
+ * admin 15000, outbound 15001, inbound 15006; control plane discovery 15012, monitoring 15014,
+ * admin API 15080). Each role's code is imported only when that role runs, so a sidecar never
+ * loads the control plane.
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port 0..65535');
+  return n;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a number from 0 to 1');
+  return n;
+}
+
+function milliseconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number of milliseconds');
+  return n;
+}
+
+/** `k=v,k2=v2` → record (repeatable). */
+function labels(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const out = { ...previous };
+  for (const pair of value.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`"${pair}" is not key=value`);
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+interface SidecarFlags {
+  config?: string;
+  controlPlane?: string;
+  service?: string;
+  namespace: string;
+  workload?: string;
+  labels?: Record<string, string>;
+  appPort?: number;
+  outboundPort: number;
+  inboundPort: number;
+  listenAddress: string;
+  proxyId?: string;
+  dataDir: string;
+  adminPort?: number;
+  drainDelay: number;
+  accessLog?: boolean;
+  accessLogSampleRate?: number;
+  logLevel: string;
+}
+
+export function registerRunCommands(program: Command): void {
+  program
+    .command('sidecar')
+    .description(
+      'run a sidecar proxy: on a bootstrap file (--config) or fed by the control plane (--control-plane)',
+    )
+    .option('-c, --config <file>', 'static bootstrap file (weft.v1.Bootstrap, YAML or JSON)')
+    .option('--control-plane <host:port>', 'control-plane discovery address, e.g. 127.0.0.1:15012')
+    .option('--service <name>', 'the Service this workload belongs to (control-plane mode)')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('--workload <name>', 'workload name (default: the service)')
+    .option('--labels <k=v,...>', 'endpoint labels, e.g. version=v1 (repeatable)', labels)
+    .option('--app-port <port>', 'the local app port on 127.0.0.1 (control-plane mode)', port)
+    .option('--outbound-port <port>', 'outbound listener port', port, 15001)
+    .option('--inbound-port <port>', 'inbound listener port', port, 15006)
+    .option('--listen-address <ip>', 'address the listeners bind', '127.0.0.1')
+    .option('--proxy-id <id>', 'stable proxy id (default <workload>-<inbound port>.<namespace>)')
+    .option('--data-dir <dir>', 'where the last ACKed config is kept', '.weft/sidecars')
+    .option('--admin-port <port>', 'admin listener port (default 15000)', port)
+    .option(
+      '--drain-delay <ms>',
+      'after deregistering, keep serving this long before draining',
+      milliseconds,
+      1000,
+    )
+    .option('--access-log', 'write an access log line for every request')
+    .option('--access-log-sample-rate <rate>', 'fraction of requests to access-log, 0..1', fraction)
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (opts: SidecarFlags, cmd: Command) => {
+      if (opts.config === undefined && opts.controlPlane === undefined) {
+        cmd.error('either --config <file> or --control-plane <host:port> is required');
+      }
+      if (opts.config === undefined && (opts.service === undefined || opts.appPort === undefined)) {
+        cmd.error('--control-plane needs --service and --app-port');
+      }
+      const { runSidecar } = await import('../../../sidecar/run.ts');
+      await runSidecar({
+        ...(opts.config !== undefined && { configPath: opts.config }),
+        ...(opts.config === undefined && {
+          dynamic: {
+            controlPlane: opts.controlPlane as string,
+            service: opts.service as string,
+            namespace: opts.namespace,
+            ...(opts.workload !== undefined && { workload: opts.workload }),
+            ...(opts.labels !== undefined && { labels: opts.labels }),
+            appPort: opts.appPort as number,
+            outboundPort: opts.outboundPort,
+            inboundPort: opts.inboundPort,
+            listenAddress: opts.listenAddress,
+            ...(opts.proxyId !== undefined && { proxyId: opts.proxyId }),
+            dataDir: opts.dataDir,
+          },
+        }),
+        ...(opts.adminPort !== undefined && { adminPort: opts.adminPort }),
+        drainDelayMs: opts.drainDelay,
+        accessLogSampleRate: opts.accessLogSampleRate ?? (opts.accessLog ? 1 : 0),
+        logLevel: opts.logLevel,
+      });
+    });
+
+  program
+    .command('control-plane')
+    .description('run the control plane: store, discovery (gRPC), admin API, monitoring')
+    .option('--data-dir <dir>', 'embedded store and admin token location', '.weft')
+    .option('--etcd <urls>', 'comma-separated etcd client URLs (default: the embedded store)')
+    .option('--address <ip>', 'address to bind', '127.0.0.1')
+    .option('--grpc-port <port>', 'discovery port', port, 15012)
+    .option('--admin-port <port>', 'admin API port', port, 15080)
+    .option('--monitoring-port <port>', 'metrics and health port', port, 15014)
+    .option('--replica-id <id>', 'this replica id (default <hostname>-<pid>)')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(
+      async (opts: {
+        dataDir: string;
+        etcd?: string;
+        address: string;
+        grpcPort: number;
+        adminPort: number;
+        monitoringPort: number;
+        replicaId?: string;
+        logLevel: string;
+      }) => {
+        const { runControlPlane } = await import('../../run.ts');
+        await runControlPlane({
+          dataDir: opts.dataDir,
+          etcd: opts.etcd ? opts.etcd.split(',').map((u) => u.trim()) : [],
+          address: opts.address,
+          grpcPort: opts.grpcPort,
+          adminPort: opts.adminPort,
+          monitoringPort: opts.monitoringPort,
+          ...(opts.replicaId !== undefined && { replicaId: opts.replicaId }),
+          logLevel: opts.logLevel,
+        });
+      },
+    );
+}

@@ -1,0 +1,98 @@
+/**
+ * `weft control-plane`: the control plane process. Opens the store (embedded under `dataDir`
+ * by default, etcd when endpoints are given), keeps a watched view of the mesh, serves the
+ * discovery stream (15012), the admin API (15080, bearer token in `<dataDir>/admin-token`) and
+ * its own metrics and health (15014, as istiod's monitoring port). Every store change wakes the
+ * translator for the connected proxies; unchanged snapshots are not pushed.
+ *
+ * Log lines to look for (JSON on stdout): `store open`, `discovery ready` (port),
+ * `admin api ready` (port), `monitoring ready` (port), `control plane ready`, `stopped`.
+ */
+import { hostname } from 'node:os';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { AdminServer } from '../sidecar/proxy/admin.ts';
+import { createLogger } from '../sidecar/proxy/telemetry/logger.ts';
+import { startAdminApi } from './api/server.ts';
+import { loadOrCreateToken } from './api/tokenFile.ts';
+import { DiscoveryServer } from './discovery/server.ts';
+import { MeshStateCache } from './mesh/state.ts';
+import { openStore } from './store/open.ts';
+import { translate } from './translate/translate.ts';
+
+export interface ControlPlaneOptions {
+  /** Where the embedded store and the admin token live (created if missing). */
+  readonly dataDir: string;
+  /** etcd client URLs; when empty the embedded store is used. */
+  readonly etcd?: readonly string[];
+  readonly address?: string;
+  /** Discovery gRPC port (default 15012; 0 picks a free port). */
+  readonly grpcPort?: number;
+  /** Admin API port (default 15080). */
+  readonly adminPort?: number;
+  /** Metrics and health port (default 15014). */
+  readonly monitoringPort?: number;
+  readonly replicaId?: string;
+  readonly logLevel?: string;
+}
+
+/** Runs the control plane until SIGTERM/SIGINT; resolves once it has stopped. */
+export async function runControlPlane(options: ControlPlaneOptions): Promise<void> {
+  const logger = createLogger(options.logLevel);
+  const log = logger.child({ component: 'control-plane' });
+  const address = options.address ?? '127.0.0.1';
+  const replicaId = options.replicaId ?? `${hostname()}-${process.pid}`;
+
+  const store = await openStore({
+    dataDir: options.dataDir,
+    ...(options.etcd && options.etcd.length > 0 && { etcd: [...options.etcd] }),
+  });
+  log.info({ backend: options.etcd?.length ? 'etcd' : 'embedded', dataDir: options.dataDir }, 'store open');
+  const mesh = new MeshStateCache(store);
+  await mesh.start();
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const discovery = new DiscoveryServer({
+    store,
+    snapshotFor: (identity) => translate(mesh.state(), identity),
+    replicaId,
+    registry,
+    logger,
+  });
+  const grpcPort = await discovery.start(address, options.grpcPort ?? 15012);
+  log.info({ address, port: grpcPort }, 'discovery ready');
+  const stopWatching = mesh.onChange((revision) => discovery.notify(revision));
+
+  const token = await loadOrCreateToken(options.dataDir);
+  const api = await startAdminApi({ store, token, mesh, address, port: options.adminPort ?? 15080, logger });
+  log.info({ address, port: api.port }, 'admin api ready');
+
+  let stopping = false;
+  const monitoring = new AdminServer({
+    ready: () => !stopping,
+    metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+    configDump: () => ({ replicaId, revision: mesh.revision, proxies: discovery.status() }),
+  });
+  const monitoringPort = await monitoring.listen(address, options.monitoringPort ?? 15014);
+  log.info({ address, port: monitoringPort }, 'monitoring ready');
+  log.info({ replicaId, revision: mesh.revision }, 'control plane ready');
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  stopWatching();
+  await api.close();
+  await discovery.stop();
+  await monitoring.close();
+  await mesh.close();
+  await store.close();
+  log.info('stopped');
+  logger.flush();
+}

@@ -1,0 +1,164 @@
+/**
+ * `npm start`: a live mesh on one machine. Starts the control plane on the embedded store
+ * (data in `.weft/`), applies deploy/examples/mesh.yaml, runs the demo services web → api → store
+ * (api in two versions) each beside its own sidecar, and sends real traffic to web, printing every
+ * two seconds which api version answered. Shift the split with
+ *   bin/weft apply -f deploy/examples/api-50-50.yaml --wait
+ * and watch the output change. Ctrl-C stops everything this script started (by pid).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cli = 'control-plane/cli/main.ts';
+const children: ChildProcess[] = [];
+let stopping = false;
+
+/** One demo workload: its app and its sidecar's ports (admin, outbound, inbound = base, +1, +6). */
+const workloads = [
+  { service: 'web', version: 'v1', app: 18100, base: 15100, upstream: 'api' },
+  { service: 'api', version: 'v1', app: 18200, base: 15200, upstream: 'store' },
+  { service: 'api', version: 'v2', app: 18300, base: 15300, upstream: 'store' },
+  { service: 'store', version: 'v1', app: 18400, base: 15400, upstream: undefined },
+] as const;
+
+function start(name: string, args: string[], quiet = true): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const show = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line) continue;
+      if (quiet && /"level":30/.test(line)) continue; // info lines stay quiet; warnings and errors show
+      process.stdout.write(`[${name}] ${line}\n`);
+    }
+  };
+  child.stdout?.on('data', show);
+  child.stderr?.on('data', show);
+  child.on('exit', (code, signal) => {
+    if (!stopping) process.stdout.write(`[${name}] exited (${code ?? signal})\n`);
+  });
+  children.push(child);
+  return child;
+}
+
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(traffic);
+  clearInterval(report);
+  process.stdout.write('\nstopping...\n');
+  // Sidecars and apps first (they deregister and drain), the control plane last; each by the
+  // pid this script started.
+  const [controlPlane, ...rest] = children;
+  await Promise.all(rest.map(terminate));
+  if (controlPlane) await terminate(controlPlane);
+  process.exit(0);
+}
+function terminate(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 8000).unref();
+  });
+}
+process.once('SIGINT', () => void stop());
+process.once('SIGTERM', () => void stop());
+
+async function waitFor(url: string, deadlineMs: number): Promise<void> {
+  for (;;) {
+    try {
+      const res = await request(url);
+      await res.body.dump();
+      if (res.statusCode === 200) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadlineMs) throw new Error(`${url} did not become ready`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+start('control-plane', [cli, 'control-plane', '--data-dir', '.weft']);
+await waitFor('http://127.0.0.1:15014/ready', Date.now() + 20_000);
+const token = (await readFile(`${root}.weft/admin-token`, 'utf8')).trim();
+const applied = await request('http://127.0.0.1:15080/v1/apply', {
+  method: 'POST',
+  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/yaml' },
+  body: await readFile(`${root}deploy/examples/mesh.yaml`, 'utf8'),
+});
+process.stdout.write(`[demo] applied deploy/examples/mesh.yaml: ${await applied.body.text()}\n`);
+
+for (const w of workloads) {
+  const name = `${w.service}-${w.version}`;
+  start(`${name}-app`, [
+    'deploy/examples/demo-app.ts',
+    '--name',
+    w.service,
+    '--version',
+    w.version,
+    '--port',
+    String(w.app),
+    ...(w.upstream ? ['--upstream', w.upstream, '--outbound', `127.0.0.1:${w.base + 1}`] : []),
+  ]);
+  start(`${name}-sidecar`, [
+    cli,
+    'sidecar',
+    '--control-plane',
+    '127.0.0.1:15012',
+    '--service',
+    w.service,
+    '--workload',
+    name,
+    '--labels',
+    `version=${w.version}`,
+    '--app-port',
+    String(w.app),
+    '--admin-port',
+    String(w.base),
+    '--outbound-port',
+    String(w.base + 1),
+    '--inbound-port',
+    String(w.base + 6),
+  ]);
+}
+await Promise.all(workloads.map((w) => waitFor(`http://127.0.0.1:${w.base}/ready`, Date.now() + 20_000)));
+
+process.stdout.write(`
+Weft mesh is running: control plane, web → api (v1, v2) → store, each with a sidecar.
+  shift traffic     bin/weft apply -f deploy/examples/api-50-50.yaml --wait
+  proxies           bin/weft proxy-status
+  routes            bin/weft get httproutes
+  a proxy's config  bin/weft proxy-config web-v1-15106.default routes
+  metrics           curl -s http://127.0.0.1:15100/metrics | grep weft_requests_total   (web's sidecar)
+  control plane     curl -s http://127.0.0.1:15014/metrics | grep weft_cp_
+Traffic: a request to web every 100 ms (web's inbound listener 127.0.0.1:15106). Ctrl-C stops everything.
+
+`);
+
+const counts = { v1: 0, v2: 0, other: 0, errors: 0 };
+const traffic = setInterval(() => {
+  request('http://127.0.0.1:15106/', { headers: { host: 'web' } }).then(
+    async (res) => {
+      const body = (await res.body.json().catch(() => undefined)) as
+        | { downstream?: { version?: string; service?: string } }
+        | undefined;
+      const version = body?.downstream?.version;
+      if (res.statusCode !== 200) counts.errors++;
+      else if (version === 'v1' || version === 'v2') counts[version]++;
+      else counts.other++;
+    },
+    () => {
+      counts.errors++;
+    },
+  );
+}, 100);
+const report = setInterval(() => {
+  const total = counts.v1 + counts.v2 + counts.other + counts.errors;
+  const pct = (n: number) => (total === 0 ? 0 : Math.round((100 * n) / total));
+  process.stdout.write(
+    `[traffic] last 2 s: ${total} requests via web → api: v1 ${counts.v1} (${pct(counts.v1)}%), v2 ${counts.v2} (${pct(counts.v2)}%), errors ${counts.errors}\n`,
+  );
+  counts.v1 = counts.v2 = counts.other = counts.errors = 0;
+}, 2000);
