@@ -2,13 +2,22 @@
  * `ProxyConfig`: the four xDS lists a proxy runs on, with every list present. Built from a
  * bootstrap file by `load.ts` and, later, from control-plane snapshots.
  */
-import type { Bootstrap, Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from './types.ts';
+import type {
+  Bootstrap,
+  Cluster,
+  ClusterLoadAssignment,
+  Listener,
+  RouteConfiguration,
+  TrustBundle,
+} from './types.ts';
 
 export interface ProxyConfig {
   readonly listeners: readonly Listener[];
   readonly routes: readonly RouteConfiguration[];
   readonly clusters: readonly Cluster[];
   readonly endpoints: readonly ClusterLoadAssignment[];
+  /** The mesh's roots; absent when mTLS is off. */
+  readonly trustBundle?: TrustBundle;
 }
 
 /** The four lists of a bootstrap, absent ones as empty lists. */
@@ -18,5 +27,6 @@ export function proxyConfigOf(b: Bootstrap): ProxyConfig {
     routes: b.routes ?? [],
     clusters: b.clusters ?? [],
     endpoints: b.endpoints ?? [],
+    ...(b.trustBundle !== undefined && { trustBundle: b.trustBundle }),
   };
 }

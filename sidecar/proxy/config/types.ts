@@ -21,6 +21,7 @@ export type LbPolicy =
   | 'RANDOM'
   | 'CONSISTENT_HASH';
 export type HealthStatus = 'HEALTH_STATUS_UNSPECIFIED' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING';
+export type TlsMode = 'TLS_MODE_UNSPECIFIED' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
 
 export interface Bootstrap {
   readonly node?: Node;
@@ -29,6 +30,12 @@ export interface Bootstrap {
   readonly routes?: readonly RouteConfiguration[];
   readonly clusters?: readonly Cluster[];
   readonly endpoints?: readonly ClusterLoadAssignment[];
+  readonly trustBundle?: TrustBundle;
+}
+
+export interface TrustBundle {
+  readonly trustDomain?: string;
+  readonly rootsPem?: readonly string[];
 }
 
 export interface Node {
@@ -52,6 +59,51 @@ export interface Listener {
   readonly limits?: HttpConnectionLimits;
   readonly xffNumTrustedHops?: number;
   readonly drainTimeoutMs?: number;
+  readonly tls?: DownstreamTls;
+  readonly rbac?: Rbac;
+}
+
+export interface DownstreamTls {
+  readonly mode?: TlsMode;
+  readonly maxConnectionAgeMs?: number;
+}
+
+export interface UpstreamTls {
+  readonly enabled?: boolean;
+}
+
+/** Istio AuthorizationPolicy semantics; see config.proto `Rbac`. */
+export interface Rbac {
+  readonly deny?: readonly RbacRule[];
+  readonly allow?: readonly RbacRule[];
+  readonly allowEnforced?: boolean;
+}
+
+export interface RbacRule {
+  readonly name?: string;
+  readonly from?: readonly RbacSource[];
+  readonly to?: readonly RbacOperation[];
+  readonly when?: readonly RbacCondition[];
+}
+
+export interface RbacSource {
+  readonly principals?: readonly string[];
+  readonly notPrincipals?: readonly string[];
+  readonly namespaces?: readonly string[];
+  readonly notNamespaces?: readonly string[];
+}
+
+export interface RbacOperation {
+  readonly methods?: readonly string[];
+  readonly notMethods?: readonly string[];
+  readonly paths?: readonly string[];
+  readonly notPaths?: readonly string[];
+}
+
+export interface RbacCondition {
+  readonly header: string;
+  readonly values?: readonly string[];
+  readonly notValues?: readonly string[];
 }
 
 export interface HttpConnectionLimits {
@@ -168,6 +220,7 @@ export interface Cluster {
   readonly lbPolicy?: LbPolicy;
   readonly hashHeader?: string;
   readonly connectionPool?: ConnectionPool;
+  readonly tls?: UpstreamTls;
 }
 
 export interface ConnectionPool {
@@ -183,6 +236,7 @@ export interface Endpoint {
   readonly weight?: number;
   readonly labels?: Readonly<Record<string, string>>;
   readonly health?: HealthStatus;
+  readonly identity?: string;
 }
 
 export interface ClusterLoadAssignment {
