@@ -28,6 +28,10 @@ export class RequestContext {
   requestId = '';
   traceId = '';
   clientAddress = '';
+  /** The downstream peer's SPIFFE ID from its verified client certificate ('' when none). */
+  sourcePrincipal = '';
+  /** `mutual_tls` when the downstream connection was mTLS, else `none` (metrics label). */
+  securityPolicy: 'mutual_tls' | 'none' = 'none';
   routeName = '';
   clusterName = '';
   upstreamHost = '';
