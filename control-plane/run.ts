@@ -5,6 +5,10 @@
  * its own metrics and health (15014, as istiod's monitoring port). Every store change wakes the
  * translator for the connected proxies; unchanged snapshots are not pushed.
  *
+ * With `tls`, the mesh CA (ca/setup.ts) runs on the store and writes `<dataDir>/ca-bundle.pem`, and
+ * the discovery port is TLS (a CA-issued certificate) and also serves `weft.v1.Identity`. Without
+ * it there is no CA and everything is plain text (the stored trust bundle switches mesh mTLS on).
+ *
  * Log lines to look for (JSON on stdout): `store open`, `discovery ready` (port),
  * `admin api ready` (port), `monitoring ready` (port), `control plane ready`, `stopped`.
  */
@@ -14,6 +18,7 @@ import { AdminServer } from '../sidecar/proxy/admin.ts';
 import { createLogger } from '../sidecar/proxy/telemetry/logger.ts';
 import { startAdminApi } from './api/server.ts';
 import { loadOrCreateToken } from './api/tokenFile.ts';
+import { startIdentity } from './ca/setup.ts';
 import { DiscoveryServer } from './discovery/server.ts';
 import { MeshStateCache } from './mesh/state.ts';
 import { openStore } from './store/open.ts';
@@ -33,6 +38,18 @@ export interface ControlPlaneOptions {
   readonly monitoringPort?: number;
   readonly replicaId?: string;
   readonly logLevel?: string;
+  /** The mesh CA, TLS on the discovery port and the Identity service (default false: plain text, no CA). */
+  readonly tls?: boolean;
+  /** Extra SANs (IPs or DNS names) of the control plane's serving certificate. */
+  readonly sans?: readonly string[];
+  /** Operator CA (PEM files): certificate (root or intermediate), key, chain up to the root. */
+  readonly caCertFile?: string;
+  readonly caKeyFile?: string;
+  readonly caChainFile?: string;
+  /** 32-byte key file (raw or hex) sealing the CA key in the store. */
+  readonly caEncryptionKeyFile?: string;
+  /** Workload certificate TTL, milliseconds (overrides MeshConfig; for tests). */
+  readonly certTtlMs?: number;
 }
 
 /** Runs the control plane until SIGTERM/SIGINT; resolves once it has stopped. */
@@ -52,19 +69,46 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // The mesh CA only with --tls: its trust bundle in the store turns mesh mTLS on.
+  const pki = options.tls
+    ? await startIdentity({
+        store,
+        dataDir: options.dataDir,
+        logger,
+        registry,
+        address,
+        ...(options.sans !== undefined && { sans: options.sans }),
+        ...(options.caCertFile !== undefined && { caCertFile: options.caCertFile }),
+        ...(options.caKeyFile !== undefined && { caKeyFile: options.caKeyFile }),
+        ...(options.caChainFile !== undefined && { caChainFile: options.caChainFile }),
+        ...(options.caEncryptionKeyFile !== undefined && {
+          caEncryptionKeyFile: options.caEncryptionKeyFile,
+        }),
+        ...(options.certTtlMs !== undefined && { certTtlMs: options.certTtlMs }),
+      })
+    : undefined;
   const discovery = new DiscoveryServer({
     store,
     snapshotFor: (identity) => translate(mesh.state(), identity),
     replicaId,
     registry,
     logger,
+    ...(pki !== undefined && { credentials: pki.credentials, extraServices: pki.services }),
   });
   const grpcPort = await discovery.start(address, options.grpcPort ?? 15012);
-  log.info({ address, port: grpcPort }, 'discovery ready');
+  log.info({ address, port: grpcPort, tls: pki !== undefined }, 'discovery ready');
   const stopWatching = mesh.onChange((revision) => discovery.notify(revision));
 
   const token = await loadOrCreateToken(options.dataDir);
-  const api = await startAdminApi({ store, token, mesh, address, port: options.adminPort ?? 15080, logger });
+  const api = await startAdminApi({
+    store,
+    token,
+    mesh,
+    address,
+    port: options.adminPort ?? 15080,
+    logger,
+    ...(pki !== undefined && { identity: { ca: pki.ca, tokens: pki.tokens } }),
+  });
   log.info({ address, port: api.port }, 'admin api ready');
 
   let stopping = false;
@@ -90,6 +134,7 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
   stopWatching();
   await api.close();
   await discovery.stop();
+  await pki?.close();
   await monitoring.close();
   await mesh.close();
   await store.close();

@@ -5,6 +5,12 @@
  * 200 only after the first config is applied (from the stream, or from the last ACKed snapshot
  * on disk when the control plane is unreachable).
  *
+ * Static mode with mTLS: `--cert FILE --key FILE` give the proxy its SVID (the trust bundle comes
+ * from the bootstrap's `trustBundle`); SIGHUP re-reads both files and rotates to them without
+ * dropping a request (ProxyCore.setIdentity; logs `identity loaded`, then `identity rotated`, or
+ * `identity reload failed` and the old certificate stays). `/ready` waits for an identity when the
+ * config asks for TLS.
+ *
  * SIGTERM or SIGINT drains: /ready turns 503, the sidecar deregisters its endpoint (peers stop
  * sending new requests), keeps serving for `drainDelayMs`, then listeners stop accepting and
  * in-flight requests get the listener's drain period to finish.
@@ -12,19 +18,23 @@
  * Log lines to look for (JSON on stdout): `admin ready` (port), `listener ready` (name, address,
  * port) per listener, `sidecar ready`, `draining`, `stopped`.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DiscoveryClient } from './agent/client.ts';
 import { AdminServer } from './proxy/admin.ts';
 import { loadBootstrap } from './proxy/config/load.ts';
 import { proxyConfigOf } from './proxy/config/model.ts';
+import { identityFromPem } from './proxy/identity.ts';
 import { ProxyCore } from './proxy/proxy.ts';
 import { createLogger, type Logger, startAccessLog } from './proxy/telemetry/logger.ts';
 import { ProxyMetrics } from './proxy/telemetry/metrics.ts';
 
 /** Where a dynamic sidecar gets its config and who it says it is. */
 export interface DynamicOptions {
-  /** Discovery address of the control plane, `host:port` (e.g. `127.0.0.1:15012`). */
+  /**
+   * Discovery address of the control plane, `host:port` (e.g. `127.0.0.1:15012`), or several
+   * replicas' addresses, comma-separated, tried in turn (failover: sidecar/agent/client.ts).
+   */
   readonly controlPlane: string;
   readonly service: string;
   readonly namespace?: string;
@@ -47,6 +57,9 @@ export interface SidecarOptions {
   readonly configPath?: string;
   /** Control-plane mode (used when `configPath` is absent). */
   readonly dynamic?: DynamicOptions;
+  /** Static mode: the proxy's SVID certificate chain and key (PEM files), reloaded on SIGHUP. */
+  readonly certPath?: string;
+  readonly keyPath?: string;
   /** Overrides `admin.port` of the bootstrap (default 15000; 0 picks a free port). */
   readonly adminPort?: number;
   /** Fraction of requests written to the access log, 0..1 (default 0: off). */
@@ -74,7 +87,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
   const proxy = new ProxyCore();
   let draining = false;
   const admin = new AdminServer({
-    ready: () => !draining && proxy.version !== '',
+    ready: () => !draining && proxy.version !== '' && proxy.identityReady,
     metrics: () => metrics.expose(),
     configDump: () => ({ node, ...proxy.dump() }),
   });
@@ -83,8 +96,20 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
   log.info({ address: adminAddress, port: adminPort }, 'admin ready');
 
   let client: DiscoveryClient | undefined;
+  const { certPath, keyPath } = options;
+  const loadIdentity = async (msg: string): Promise<void> => {
+    if (certPath === undefined || keyPath === undefined) return;
+    const [cert, key] = await Promise.all([readFile(certPath, 'utf8'), readFile(keyPath, 'utf8')]);
+    proxy.setIdentity(identityFromPem(cert, key));
+    log.info(proxy.identity, msg);
+  };
+  const onHangup = (): void => {
+    loadIdentity('identity rotated').catch((err: unknown) => log.error({ err }, 'identity reload failed'));
+  };
   if (bootstrap !== undefined) {
+    await loadIdentity('identity loaded');
     await proxy.apply(proxyConfigOf(bootstrap), 'static');
+    if (certPath !== undefined) process.on('SIGHUP', onHangup);
   } else if (dyn !== undefined) {
     client = await startAgent(dyn, proxy, workload, namespace, logger);
     await client.onFirstConfig;
@@ -107,6 +132,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  process.off('SIGHUP', onHangup);
   stopAccessLog();
   metrics.close();
   log.info('stopped');

@@ -7,7 +7,7 @@
  *   400 bad parameter, 401, 404, 405, 409 conflict, 413 body too large, 422 invalid documents,
  *   500 unexpected (logged).
  * - Routes: see `resource-routes.ts` (apply, resources, delete, diff) and `proxy-routes.ts`
- *   (proxies, proxy config, rollout).
+ *   (proxies, proxy config, rollout), and `ca-routes.ts` (tokens, CA; 503 when the CA is off).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../store/types.ts';
 import type { MeshState } from '../translate/types.ts';
 import { bearerChecker } from './auth.ts';
+import { type CaRouteDeps, caRoutes } from './ca-routes.ts';
 import { ApiError, sendJson } from './http.ts';
 import { proxyRoutes } from './proxy-routes.ts';
 import { resourceRoutes } from './resource-routes.ts';
@@ -30,6 +31,8 @@ export interface AdminApiOptions {
   /** 0 picks a free port. */
   readonly port: number;
   readonly logger?: Logger;
+  /** The mesh CA and join tokens (without them the identity routes answer 503). */
+  readonly identity?: CaRouteDeps;
 }
 
 export interface AdminApi {
@@ -43,7 +46,11 @@ export interface AdminApi {
 export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi> {
   const log = options.logger?.child({ component: 'admin-api' });
   const authorized = bearerChecker(options.token);
-  const routes: Route[] = [...resourceRoutes(options), ...proxyRoutes(options)];
+  const routes: Route[] = [
+    ...resourceRoutes(options),
+    ...proxyRoutes(options),
+    ...caRoutes(options.identity),
+  ];
   const inflight = new Set<AbortController>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -7,6 +7,14 @@
  */
 import { request } from 'undici';
 import type {
+  CaStatus,
+  CreatedToken,
+  TokenCreateRequest,
+  TokenInfo,
+  TokenList,
+  TrustBundle,
+} from '../api/ca-routes.ts';
+import type {
   ApplyResponse,
   DeleteResponse,
   DiffResponse,
@@ -78,15 +86,47 @@ export class AdminClient {
     return this.#call('GET', `/v1/rollout?${q}`, { waitMs: timeoutMs });
   }
 
+  /** Mints a join token; the reply holds the secret, shown once. */
+  createToken(request: TokenCreateRequest): Promise<CreatedToken> {
+    return this.#call('POST', '/v1/tokens', { body: JSON.stringify(request), json: true });
+  }
+
+  tokens(): Promise<TokenList> {
+    return this.#call('GET', '/v1/tokens');
+  }
+
+  /** Revokes a join token; throws CliError on 404. */
+  revokeToken(id: string): Promise<TokenInfo> {
+    return this.#call('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
+  }
+
+  caStatus(): Promise<CaStatus> {
+    return this.#call('GET', '/v1/ca');
+  }
+
+  trustBundle(): Promise<TrustBundle> {
+    return this.#call('GET', '/v1/ca/bundle');
+  }
+
+  /** Rotates the root; `overlap` is a GEP-2257 duration (default: the certificate TTL). */
+  rotateCa(overlap: string | undefined): Promise<CaStatus> {
+    return this.#call('POST', '/v1/ca/rotate', {
+      body: JSON.stringify(overlap === undefined ? {} : { overlap }),
+      json: true,
+    });
+  }
+
   async #call<T>(
     method: Method,
     pathAndQuery: string,
-    options: { body?: string; waitMs?: number } = {},
+    options: { body?: string; json?: boolean; waitMs?: number } = {},
   ): Promise<T> {
     const url = `${this.#base}${pathAndQuery}`;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    if (options.body !== undefined) headers['content-type'] = 'application/yaml; charset=utf-8';
+    if (options.body !== undefined) {
+      headers['content-type'] = options.json ? 'application/json' : 'application/yaml; charset=utf-8';
+    }
     // Long polls (rollout) must not hit undici's own 300 s header/body timeouts first.
     const timeoutMs = (options.waitMs ?? 0) + 30_000;
     let res: Awaited<ReturnType<typeof request>>;

@@ -14,7 +14,8 @@
  * - The first message must be a Hello; anything else (or a second Hello, or an invalid Hello or
  *   Register) ends the stream with INVALID_ARGUMENT and a message naming the field.
  * - Incoming messages are handled one at a time, in order (a task queue), so a Register is
- *   written before the Deregister that follows it. Every store write carries the stream's lease.
+ *   written before the Deregister that follows it. Every store write carries the stream's lease;
+ *   when the store loses that lease, the stream ends (UNAVAILABLE) and the proxy registers anew.
  * - After a NACK nothing is resent until the config changes (the cache compares config hashes).
  * - `close` is idempotent; once closed, no store write or send starts, and the lease is revoked
  *   after the queued work has finished.
@@ -216,6 +217,9 @@ export class ProxyConnection {
       return;
     }
     if (this.closed) return;
+    // A lease the store lost (etcd: keepalives failed for a TTL) took the endpoint and status
+    // with it: end the stream, so the proxy reconnects and registers again under a new lease.
+    this.#lease.onLost?.((err) => this.#fail(GrpcStatus.UNAVAILABLE, `stream lease lost: ${err.message}`));
     this.#state = 'open';
     this.#connectedAt = new Date().toISOString();
     this.#ctx.cache.open(identity.proxyId, hello.version ?? '');

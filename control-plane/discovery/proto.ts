@@ -32,6 +32,7 @@ import type {
   ClusterLoadAssignment,
   Listener,
   RouteConfiguration,
+  TrustBundle,
 } from '../../sidecar/proxy/config/types.ts';
 
 /** The proto-loader options that give decoded messages the proxy config types' shape. */
@@ -69,6 +70,8 @@ export interface SnapshotMessage {
   readonly routes?: readonly RouteConfiguration[];
   readonly clusters?: readonly Cluster[];
   readonly endpoints?: readonly ClusterLoadAssignment[];
+  /** The mesh's roots; absent until the CA is on (the proxy verifies peers against them). */
+  readonly trustBundle?: TrustBundle;
 }
 
 /** `weft.v1.Ack`: the proxy applied the snapshot sent with `nonce`. */

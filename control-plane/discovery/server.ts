@@ -14,7 +14,13 @@
  *   endpoints and status records disappear until they reconnect (to this or another replica).
  * - Transport credentials are a parameter (plain text by default; mTLS comes later).
  */
-import { Server, ServerCredentials, status } from '@grpc/grpc-js';
+import {
+  Server,
+  ServerCredentials,
+  type ServiceDefinition,
+  status,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Store } from '../store/types.ts';
@@ -40,6 +46,11 @@ export interface DiscoveryServerOptions {
   readonly credentials?: ServerCredentials;
   /** Coalescing window of `notify`, milliseconds (default 100). */
   readonly coalesceMs?: number;
+  /** More gRPC services served on the same port and credentials (e.g. `weft.v1.Identity`). */
+  readonly extraServices?: readonly {
+    readonly definition: ServiceDefinition;
+    readonly implementation: UntypedServiceImplementation;
+  }[];
 }
 
 /** How long `stop` lets the transport shut down gracefully before forcing it, milliseconds. */
@@ -81,6 +92,8 @@ export class DiscoveryServer {
     this.#server.addService(discoveryService(), {
       Stream: (call: DiscoveryServerCall) => this.#accept(call),
     });
+    for (const extra of options.extraServices ?? [])
+      this.#server.addService(extra.definition, extra.implementation);
   }
 
   /**

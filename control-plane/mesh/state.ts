@@ -6,10 +6,13 @@
  * Invariants: the view reflects a prefix of the store's history (a listing at revision R, then
  * every event after R in order); `state()` returns the same object until the next change;
  * resources are ordered by creationTimestamp, then namespace/name (Gateway API's tie-break order).
+ * The CA's trust bundle (`/weft/system/trust-bundle`, JSON `{trustDomain, rootsPem}`) is part of
+ * the state; a value of another shape is ignored, as if absent.
  */
 
+import type { TrustBundle } from '../../sidecar/proxy/config/types.ts';
 import type { Resource } from '../resources/types.ts';
-import { ENDPOINTS, RESOURCES, ROOT } from '../store/keys.ts';
+import { ENDPOINTS, RESOURCES, ROOT, TRUST_BUNDLE_KEY } from '../store/keys.ts';
 import type { Store, WatchEvent, Watcher } from '../store/types.ts';
 import type { EndpointRegistration, MeshState } from '../translate/types.ts';
 
@@ -22,11 +25,27 @@ function compareResources(a: Resource, b: Resource): number {
   return na < nb ? -1 : na > nb ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0;
 }
 
+/** The stored trust bundle, or undefined when the value is not `{trustDomain, rootsPem: [PEM, ...]}`. */
+function trustBundleOf(value: string): TrustBundle | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  const { trustDomain, rootsPem } = (doc ?? {}) as { trustDomain?: unknown; rootsPem?: unknown };
+  if (typeof trustDomain !== 'string' || trustDomain === '') return undefined;
+  if (!Array.isArray(rootsPem) || rootsPem.length === 0 || !rootsPem.every((r) => typeof r === 'string'))
+    return undefined;
+  return { trustDomain, rootsPem: [...(rootsPem as string[])] };
+}
+
 export class MeshStateCache {
   readonly #store: Store;
   readonly #resources = new Map<string, Resource>();
   readonly #endpoints = new Map<string, EndpointRegistration>();
   readonly #listeners = new Set<(revision: number) => void>();
+  #trustBundle: TrustBundle | undefined;
   #revision = 0;
   #state: MeshState | undefined;
   #watcher: Watcher | undefined;
@@ -52,8 +71,12 @@ export class MeshStateCache {
     });
   }
 
-  /** Applies one event; returns whether it touched resources or endpoints. */
+  /** Applies one event; returns whether it touched resources, endpoints or the trust bundle. */
   #apply(e: WatchEvent): boolean {
+    if (e.key === TRUST_BUNDLE_KEY) {
+      this.#trustBundle = e.type === 'delete' ? undefined : trustBundleOf(e.value);
+      return true;
+    }
     const map = e.key.startsWith(RESOURCES)
       ? this.#resources
       : e.key.startsWith(ENDPOINTS)
@@ -86,6 +109,7 @@ export class MeshStateCache {
       endpoints: [...this.#endpoints.values()].sort((a, b) =>
         a.proxyId < b.proxyId ? -1 : a.proxyId > b.proxyId ? 1 : 0,
       ),
+      ...(this.#trustBundle !== undefined && { trustBundle: this.#trustBundle }),
     };
     return this.#state;
   }

@@ -179,18 +179,31 @@ export interface AuthorizationRule {
   /** Any entry matches (OR). */
   readonly from?: readonly { readonly source: AuthorizationSource }[];
   readonly to?: readonly { readonly operation: AuthorizationOperation }[];
+  /** Every condition holds (AND). */
+  readonly when?: readonly AuthorizationCondition[];
 }
 
-/** Values may start or end with `*`; `*` alone matches anything present. */
+/** Values may start or end with `*`; `*` alone matches anything present. `not*`: no value matches. */
 export interface AuthorizationSource {
   /** SPIFFE IDs without or with `spiffe://`, e.g. `cluster.local/ns/shop/sa/cart`. */
   readonly principals?: readonly string[];
+  readonly notPrincipals?: readonly string[];
   readonly namespaces?: readonly string[];
+  readonly notNamespaces?: readonly string[];
 }
 
 export interface AuthorizationOperation {
   readonly paths?: readonly string[];
+  readonly notPaths?: readonly string[];
   readonly methods?: readonly string[];
+  readonly notMethods?: readonly string[];
+}
+
+/** Istio `Condition`: `key` is `request.headers[<name>]`; at least one of values, notValues. */
+export interface AuthorizationCondition {
+  readonly key: string;
+  readonly values?: readonly string[];
+  readonly notValues?: readonly string[];
 }
 
 /** `SecurityPolicy` (Envoy Gateway): authentication and access control at the gateway. */

@@ -10,12 +10,16 @@
  *   (the peer sidecar's inbound listener), with weight and labels; draining ones are DRAINING,
  *   the rest HEALTHY; one endpoint per address:port.
  * - `inbound|<appPort>`: the local app at 127.0.0.1:<appPort>.
+ * - With a trust domain (mesh mTLS on, mtls.ts): every `outbound|…` cluster has `tls.enabled` and each
+ *   endpoint the SPIFFE ID its sidecar must present (registrations whose namespace or `app` label
+ *   cannot form one are left out); the inbound cluster stays plain text.
  *
  * Invariants: one ClusterLoadAssignment per Cluster, same name; output sorted by cluster name;
  * endpoint labels with sorted keys.
  */
 import type { Cluster, ClusterLoadAssignment, Endpoint, LbPolicy } from '../../sidecar/proxy/config/types.ts';
 import type { Resource } from '../resources/types.ts';
+import { workloadSpiffeId } from './mtls.ts';
 import { compareResources, compareStrings, sortedRecord } from './order.ts';
 import { endpointsOf, inboundClusterName, type MeshService, serviceKey } from './services.ts';
 import { type BackendTrafficPolicySpecView, isServiceRef, namespaceOf } from './specs.ts';
@@ -82,14 +86,31 @@ function uniqueEndpoints(regs: readonly EndpointRegistration[]): EndpointRegistr
 /** The proxy takes endpoint weights 1..1e6 (resolve.ts, MAX_ENDPOINT_WEIGHT); keep within. */
 const MAX_ENDPOINT_WEIGHT = 1_000_000;
 
-function endpoint(e: EndpointRegistration): Endpoint {
+function endpoint(e: EndpointRegistration, identity?: string): Endpoint {
   return {
     address: e.address,
     port: e.port,
     weight: Math.min(Math.max(Math.trunc(e.weight) || 1, 1), MAX_ENDPOINT_WEIGHT),
     labels: sortedRecord(e.labels),
     health: e.draining ? 'DRAINING' : 'HEALTHY',
+    ...(identity !== undefined && { identity }),
   };
+}
+
+/** The endpoints of `service`, with their expected SPIFFE IDs when `trustDomain` is set. */
+function serviceEndpoints(
+  service: MeshService,
+  regs: readonly EndpointRegistration[],
+  trustDomain: string | undefined,
+): Endpoint[] {
+  const unique = uniqueEndpoints(endpointsOf(service, regs));
+  if (trustDomain === undefined) return unique.map((e) => endpoint(e));
+  const out: Endpoint[] = [];
+  for (const e of unique) {
+    const identity = workloadSpiffeId(trustDomain, e.namespace, e.labels.app ?? service.name);
+    if (identity !== undefined) out.push(endpoint(e, identity));
+  }
+  return out;
 }
 
 /** A Service port's cluster to build: its name, the Service and the port. */
@@ -99,12 +120,16 @@ export interface OutboundClusterRef {
   readonly port: number;
 }
 
-/** Clusters and load assignments for `refs` plus the inbound cluster, sorted by cluster name. */
+/**
+ * Clusters and load assignments for `refs` plus the inbound cluster, sorted by cluster name; with
+ * `trustDomain`, the `refs` clusters are mTLS (see the module header).
+ */
 export function buildClusters(
   refs: readonly OutboundClusterRef[],
   endpoints: readonly EndpointRegistration[],
   lb: LbSettings,
   appPort: number,
+  trustDomain?: string,
 ): { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } {
   const entries: { cluster: Cluster; cla: ClusterLoadAssignment }[] = [];
   const inbound = inboundClusterName(appPort);
@@ -115,11 +140,8 @@ export function buildClusters(
   for (const ref of refs) {
     const settings = lb.get(ref.service.key) ?? { lbPolicy: DEFAULT_LB_POLICY };
     entries.push({
-      cluster: { name: ref.name, ...settings },
-      cla: {
-        clusterName: ref.name,
-        endpoints: uniqueEndpoints(endpointsOf(ref.service, endpoints)).map(endpoint),
-      },
+      cluster: { name: ref.name, ...settings, ...(trustDomain !== undefined && { tls: { enabled: true } }) },
+      cla: { clusterName: ref.name, endpoints: serviceEndpoints(ref.service, endpoints, trustDomain) },
     });
   }
   entries.sort((a, b) => compareStrings(a.cluster.name, b.cluster.name));

@@ -5,13 +5,17 @@
  * A sidecar gets (GAMMA mesh binding, Gateway API v1 HTTPRoute/GRPCRoute semantics):
  * - listeners `outbound` (listenAddress:outboundPort → route config `outbound`) and `inbound`
  *   (listenAddress:inboundPort → route config `inbound`), both trusting one X-Forwarded-For hop;
+ *   the inbound listener carries the `rbac` of the AuthorizationPolicies that apply (authz.ts);
  * - route config `outbound`: one virtual host per Service with a routed (non-tcp) port, for its
  *   DNS names (services.ts); its routes are the rules of the routes attached to the Service that
  *   apply to this client (attach.ts, routes.ts, grpc.ts), or one `default` route forwarding to
  *   the Service's own cluster when none applies. Requests matching no rule get 404 from the proxy;
  * - route config `inbound`: every request to the local app (`inbound|<appPort>`);
  * - a cluster and load assignment for every Service port a route forwards to, plus the inbound
- *   cluster (clusters.ts).
+ *   cluster (clusters.ts);
+ * - once the CA's trust bundle exists: the inbound listener's `tls` (STRICT | PERMISSIVE from the
+ *   MeshConfig), mTLS mesh clusters with each endpoint's expected SPIFFE ID, and the trust bundle
+ *   itself (mtls.ts); without one, plain text everywhere.
  * A gateway proxy gets an empty config for now (north-south translation is not written yet).
  *
  * Invariants (go-control-plane's snapshot rules): the result is consistent (every
@@ -20,10 +24,18 @@
  * order) and deeply frozen. `version` is the store revision as a decimal string.
  */
 import type { ProxyConfig } from '../../sidecar/proxy/config/model.ts';
-import type { Listener, Route, RouteConfiguration, VirtualHost } from '../../sidecar/proxy/config/types.ts';
+import type {
+  DownstreamTls,
+  Listener,
+  Route,
+  RouteConfiguration,
+  VirtualHost,
+} from '../../sidecar/proxy/config/types.ts';
 import { checkConsistency } from '../../sidecar/proxy/config/validate.ts';
 import { attachRoutes, effectiveRoutes, routeResources } from './attach.ts';
+import { inboundRbac } from './authz.ts';
 import { buildClusters, lbSettings, type OutboundClusterRef } from './clusters.ts';
+import { meshMtls } from './mtls.ts';
 import { compareStrings } from './order.ts';
 import { translateRouteRules } from './routes.ts';
 import {
@@ -69,7 +81,7 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function listeners(proxy: ProxyIdentity): Listener[] {
+function listeners(proxy: ProxyIdentity, inboundTls?: DownstreamTls): Listener[] {
   const address = proxy.listenAddress;
   return [
     {
@@ -79,6 +91,7 @@ function listeners(proxy: ProxyIdentity): Listener[] {
       direction: 'INBOUND',
       routeConfigName: INBOUND,
       xffNumTrustedHops: 1,
+      ...(inboundTls !== undefined && { tls: inboundTls }),
     },
     {
       name: OUTBOUND,
@@ -162,17 +175,24 @@ export function translate(state: MeshState, proxy: ProxyIdentity): ProxySnapshot
   if (proxy.kind !== 'sidecar') return deepFreeze({ version, config: EMPTY_CONFIG });
 
   const { config: outboundConfig, used } = outbound(state, proxy);
+  const mtls = meshMtls(state);
   const { clusters, endpoints } = buildClusters(
     used,
     state.endpoints,
     lbSettings(state.resources),
     proxy.appPort,
+    mtls?.trustDomain,
   );
+  // AuthorizationPolicy: the inbound listener's rbac (authz.ts).
+  const rbac = inboundRbac(state.resources, proxy);
   const config: ProxyConfig = {
-    listeners: listeners(proxy),
+    listeners: listeners(proxy, mtls?.inbound).map((l) =>
+      rbac !== undefined && l.name === INBOUND ? { ...l, rbac } : l,
+    ),
     routes: [inboundRoutes(proxy.appPort), outboundConfig].sort((a, b) => compareStrings(a.name, b.name)),
     clusters,
     endpoints,
+    ...(mtls !== undefined && { trustBundle: mtls.bundle }),
   };
   const problems = checkConsistency(config);
   if (problems.length > 0) throw new TranslatorBug(proxy.proxyId, version, problems);

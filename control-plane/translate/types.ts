@@ -4,6 +4,7 @@
  * (the four xDS lists, `ProxyConfig`). The translator is the only code that knows both layers.
  */
 import type { ProxyConfig } from '../../sidecar/proxy/config/model.ts';
+import type { TrustBundle } from '../../sidecar/proxy/config/types.ts';
 import type { Resource } from '../resources/types.ts';
 
 /** A proxy's workload registered as an endpoint (stored under /weft/endpoints/, with a lease). */
@@ -41,6 +42,11 @@ export interface MeshState {
   /** Valid resources only, sorted by creationTimestamp then namespace/name (Gateway API tie-break order). */
   readonly resources: readonly Resource[];
   readonly endpoints: readonly EndpointRegistration[];
+  /**
+   * The mesh CA's roots (`/weft/system/trust-bundle`, written by control-plane/ca); absent until
+   * the CA is on. When present, mesh traffic is mTLS (mtls.ts).
+   */
+  readonly trustBundle?: TrustBundle;
 }
 
 /** The result for one proxy: its config, consistency-checked. */

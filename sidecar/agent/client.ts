@@ -2,10 +2,20 @@
  * `DiscoveryClient`: the sidecar agent's end of the config stream (proto/weft/v1/discovery.proto).
  *
  * Lifecycle: `start()` first serves the cached snapshot (`cacheFile`) when there is a valid one,
- * then connects and keeps a stream open until `close()`, reconnecting after any failure with
- * jittered exponential backoff (100 ms doubling to 5 s, ±20 %; reset once the server accepts a
- * stream). Each stream opens with Hello (version = the version served now) and, when configured,
- * Register (and Deregister again after `deregister()`, so a reconnect keeps the endpoint draining).
+ * then connects and keeps a stream open until `close()`, reconnecting after any failure. Each
+ * stream opens with Hello (version = the version served now) and, when configured, Register (and
+ * Deregister again after `deregister()`, so a reconnect keeps the endpoint draining), so whichever
+ * control-plane replica the client reaches learns the proxy and its endpoint anew.
+ *
+ * Failover: `address` may name several control-plane replicas (an array, or `a:1,b:2`). Attempts
+ * go round them in order, starting from the first; every failed or ended attempt moves on to the
+ * next address. Backoff is per round, not per attempt: inside a round the next address is tried
+ * at once, and only when a whole round has failed does the client wait a jittered exponential
+ * backoff (100 ms doubling to 5 s, ±20 %) before the next one. A round is every address once; after
+ * a stream was accepted (which also resets the backoff), the first round is the *other*
+ * addresses, so the replica that just dropped the stream is retried only after a backoff. With one
+ * address every retry thus waits the backoff; with several, a proxy whose replica dies moves to a
+ * live one at once, while proxies facing a full outage still back off.
  *
  * Snapshots: `await proxy.apply(config, version)`; on success the snapshot is written atomically
  * to `cacheFile` and ACKed; on any error (ConfigError or other) it is NACKed with the error
@@ -41,16 +51,23 @@ export type HelloFields = Omit<HelloMessage, 'version'>;
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'closed';
 
-/** One connection state change; `retryInMs` is set when a reconnect is scheduled. */
+/**
+ * One connection state change; `address` is the control-plane address of the attempt (on
+ * `connecting`, `connected` and `disconnected`), `retryInMs` is set when a reconnect is scheduled.
+ */
 export interface StateChange {
   readonly state: ConnectionState;
   readonly reason?: string;
   readonly retryInMs?: number;
+  readonly address?: string;
 }
 
 export interface DiscoveryClientOptions {
-  /** The control plane's discovery address, `host:port`. */
-  readonly address: string;
+  /**
+   * The control plane's discovery address, `host:port`, or several replicas' addresses (an array,
+   * or one string with comma-separated addresses), tried in turn (see the module comment).
+   */
+  readonly address: string | readonly string[];
   readonly identity: HelloFields;
   /** Register this workload as an endpoint on every stream. */
   readonly register?: RegisterMessage;
@@ -60,7 +77,7 @@ export interface DiscoveryClientOptions {
   readonly logger?: Logger;
   /** Transport credentials (default: plain text). */
   readonly credentials?: ChannelCredentials;
-  /** Reconnect backoff (default 100 ms doubling to 5000 ms, ±20 %). */
+  /** Reconnect backoff between rounds (default 100 ms doubling to 5000 ms, ±20 %). */
   readonly backoff?: Partial<BackoffOptions>;
   readonly onStateChange?: (change: StateChange) => void;
 }
@@ -76,10 +93,24 @@ const CHANNEL_OPTIONS = {
 
 /** One stream attempt. */
 interface Attempt {
+  readonly address: string;
   readonly client: DiscoveryClientStub;
   readonly call: DiscoveryClientCall;
   ended: boolean;
   readonly done: Promise<void>;
+}
+
+/**
+ * The addresses named by `address` (an array, or a comma-separated string), trimmed, empty
+ * entries dropped. Throws when none is left.
+ */
+export function parseAddresses(address: string | readonly string[]): string[] {
+  const list = (typeof address === 'string' ? [address] : address)
+    .flatMap((a) => a.split(','))
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  if (list.length === 0) throw new Error('no control-plane address given');
+  return list;
 }
 
 /** A snapshot's config with all four lists present. */
@@ -94,8 +125,13 @@ export function configOf(snapshot: SnapshotMessage): ProxyConfig {
 
 export class DiscoveryClient {
   readonly #options: DiscoveryClientOptions;
+  readonly #addresses: readonly string[];
   readonly #log: Logger;
   readonly #backoff: Backoff;
+  /** Index in `#addresses` of the next attempt. */
+  #next = 0;
+  /** Attempts left in the current round before the backoff applies. */
+  #roundLeft: number;
   readonly #firstConfig: Promise<string>;
   #resolveFirst: (version: string) => void = () => {};
   #rejectFirst: (err: Error) => void = () => {};
@@ -111,9 +147,11 @@ export class DiscoveryClient {
 
   constructor(options: DiscoveryClientOptions) {
     this.#options = options;
+    this.#addresses = parseAddresses(options.address);
+    this.#roundLeft = this.#addresses.length;
     this.#log = (options.logger ?? pino({ level: 'silent' })).child({
       component: 'discovery-client',
-      address: options.address,
+      addresses: this.#addresses.join(','),
     });
     this.#backoff = new Backoff(options.backoff);
     this.#firstConfig = new Promise<string>((resolve, reject) => {
@@ -138,6 +176,16 @@ export class DiscoveryClient {
 
   get state(): ConnectionState {
     return this.#state;
+  }
+
+  /** The control-plane addresses, in the order they are tried. */
+  get addresses(): readonly string[] {
+    return this.#addresses;
+  }
+
+  /** The address of the stream open now (or being opened); undefined between attempts. */
+  get address(): string | undefined {
+    return this.#attempt?.address;
   }
 
   get #closed(): boolean {
@@ -216,8 +264,11 @@ export class DiscoveryClient {
   #connect(): void {
     this.#retryTimer = undefined;
     if (this.#state === 'closed') return;
-    this.#setState({ state: 'connecting' });
-    const { address, credentials } = this.#options;
+    const address = this.#addresses[this.#next] as string;
+    this.#next = (this.#next + 1) % this.#addresses.length;
+    this.#roundLeft--;
+    this.#setState({ state: 'connecting', address });
+    const { credentials } = this.#options;
     const client = createDiscoveryClient(
       address,
       credentials ?? grpcCredentials.createInsecure(),
@@ -225,12 +276,20 @@ export class DiscoveryClient {
     );
     const call = client.Stream();
     let finish: () => void = () => {};
-    const attempt: Attempt = { client, call, ended: false, done: new Promise((r) => (finish = r)) };
+    const attempt: Attempt = {
+      address,
+      client,
+      call,
+      ended: false,
+      done: new Promise((r) => (finish = r)),
+    };
     this.#attempt = attempt;
     call.on('metadata', () => {
       if (attempt.ended) return;
+      // A server accepted: if this stream ends, the other addresses are tried at once.
       this.#backoff.reset();
-      this.#setState({ state: 'connected' });
+      this.#roundLeft = this.#addresses.length - 1;
+      this.#setState({ state: 'connected', address });
     });
     call.on('data', (message: ControlMessage) => {
       if (message.snapshot !== undefined) this.#onSnapshot(attempt, message.snapshot);
@@ -242,8 +301,13 @@ export class DiscoveryClient {
       if (this.#attempt === attempt) this.#attempt = undefined;
       finish();
       if (this.#state === 'closed') return;
-      const retryInMs = this.#backoff.next();
-      this.#setState({ state: 'disconnected', reason: `${status.code} ${status.details}`, retryInMs });
+      let retryInMs = 0;
+      if (this.#roundLeft <= 0) {
+        retryInMs = this.#backoff.next();
+        this.#roundLeft = this.#addresses.length;
+      }
+      const reason = `${status.code} ${status.details}`;
+      this.#setState({ state: 'disconnected', address, reason, retryInMs });
       this.#retryTimer = setTimeout(() => this.#connect(), retryInMs);
     });
     this.#send(attempt, { hello: { ...this.#options.identity, version: this.#served } });

@@ -1,21 +1,35 @@
 /**
  * The proxy core assembled: listeners, compiled route tables and the cluster manager, for one
  * config version at a time. Used alike by the sidecar and the gateway (which adds filters).
+ * A listener with `rbac` runs its own RBAC filter (filters/rbac.ts) after the global filters.
  *
  * `apply` is all or nothing: the new config is checked and compiled completely before anything
  * is swapped; on any problem it throws `ConfigError` and the last good config keeps serving.
  * Route tables are immutable; a listener picks up the new state for requests that start after
  * the swap, and in-flight requests finish on the state they started with.
+ *
+ * Identity (`setIdentity`): the proxy's certificate comes from the local identity client (or
+ * `--cert/--key`), never from the config. Each identity, and each config whose trust bundle
+ * differs, yields one immutable `TlsMaterial` (identity.ts) swapped in as a whole: listeners call
+ * `setSecureContext` and upstream connectors read it per connection, so new handshakes use it at
+ * once. A new certificate retires downstream connections made with the old one (gracefully, see
+ * http/tls.ts) and moves mTLS upstream endpoints to fresh pools (old ones close when idle).
+ * A config that asks for TLS before any identity is set still applies: TLS listeners then refuse
+ * every handshake (PERMISSIVE ones still take plain text) and mTLS clusters fail to connect (503
+ * UPSTREAM_CONNECT_FAILURE) until `setIdentity`; `identityReady` says whether that is the case.
  */
 import { ConfigError } from './config/errors.ts';
 import type { ProxyConfig } from './config/model.ts';
-import type { RouteConfiguration } from './config/types.ts';
+import type { Listener, RouteConfiguration } from './config/types.ts';
 import { checkConsistency } from './config/validate.ts';
 import type { HttpFilter } from './filters/filter.ts';
+import { createRbacFilter } from './filters/rbac.ts';
 import { type BoundAddress, HttpListener } from './http/listener.ts';
+import { buildTlsMaterial, type TlsMaterial, type WorkloadIdentity } from './identity.ts';
 import { compileRouteTable } from './router/compile.ts';
 import type { RouteTable } from './router/types.ts';
 import { ClusterManager } from './upstream/cluster-manager.ts';
+import { resolveConfig } from './upstream/resolve.ts';
 
 export interface ProxyOptions {
   /** Filters run before the router on every listener, in order. */
@@ -28,9 +42,21 @@ export interface ListenerStatus extends BoundAddress {
   readonly direction: string;
 }
 
+/** The identity in force, for `/config_dump` and logs (never the key). */
+export interface IdentityStatus {
+  readonly spiffeId: string;
+  readonly expiresAt: string;
+  readonly trustDomain: string;
+  readonly generation: number;
+  readonly roots: number;
+}
+
 export class ProxyCore {
   readonly #filters: readonly HttpFilter[];
-  readonly #clusters = new ClusterManager();
+  /** The current TLS material; listeners and upstream connectors read it (swapped as a whole). */
+  readonly #tls: { material: TlsMaterial | undefined } = { material: undefined };
+  #identity: WorkloadIdentity | undefined;
+  readonly #clusters = new ClusterManager({ tls: this.#tls });
   readonly #listeners = new Map<string, HttpListener>();
   readonly #bound = new Map<string, BoundAddress>();
   #config: ProxyConfig | undefined;
@@ -52,8 +78,8 @@ export class ProxyCore {
 
   /**
    * Checks, compiles and swaps in `config` as `version`, binding new listeners and closing
-   * removed ones. Throws `ConfigError` (nothing changed) when the config is invalid; throws the
-   * socket error when a new listener cannot bind (the listeners that did bind stay).
+   * removed ones. Throws `ConfigError` when the config is invalid or a new listener cannot bind;
+   * either way nothing changed and the last good config keeps serving.
    */
   async apply(config: ProxyConfig, version: string): Promise<void> {
     const problems = checkConsistency(config);
@@ -65,41 +91,145 @@ export class ProxyCore {
         problems.push(`RouteConfiguration ${rc.name}: ${(err as Error).message}`);
       }
     }
+    // Each listener's AuthorizationPolicy, compiled once per version (after the global filters).
+    const rbacFilters = new Map<string, HttpFilter>();
+    for (const l of config.listeners) {
+      if (l.rbac === undefined) continue;
+      try {
+        rbacFilters.set(l.name, createRbacFilter(l.rbac));
+      } catch (err) {
+        problems.push(`Listener ${l.name}: ${(err as Error).message}`);
+      }
+    }
     if (problems.length === 0) {
       try {
-        this.#clusters.update(config.clusters, config.endpoints);
+        resolveConfig(config.clusters, config.endpoints); // checks only; nothing changes yet
       } catch (err) {
         problems.push((err as Error).message);
       }
     }
+    // A new trust bundle means new TLS material (same certificate, new roots): checked here,
+    // installed at the commit below.
+    let material: TlsMaterial | undefined;
+    const bundleChanged =
+      JSON.stringify(config.trustBundle ?? null) !== JSON.stringify(this.#config?.trustBundle ?? null);
+    if (bundleChanged && this.#identity !== undefined && this.#tls.material !== undefined) {
+      try {
+        material = buildTlsMaterial(this.#identity, config.trustBundle, this.#tls.material.generation);
+      } catch (err) {
+        problems.push(`trustBundle: ${(err as Error).message}`);
+      }
+    }
     if (problems.length > 0) throw new ConfigError(problems, `config version ${version}`);
 
-    const stateFor = (routeConfigName: string) => ({
-      routeTable: tables.get(routeConfigName) as RouteTable,
-      clusters: this.#clusters,
-      filters: this.#filters,
-    });
+    const stateFor = (l: Listener) => {
+      const rbac = rbacFilters.get(l.name);
+      return {
+        routeTable: tables.get(l.routeConfigName) as RouteTable,
+        clusters: this.#clusters,
+        filters: rbac === undefined ? this.#filters : [...this.#filters, rbac],
+      };
+    };
+    // Bind every new or moved listener first: if one cannot bind, close those just bound and
+    // reject the version, so the proxy keeps serving its last good config untouched.
+    const fresh = new Map<string, { listener: HttpListener; bound: BoundAddress }>();
+    for (const l of config.listeners) {
+      const existing = this.#listeners.get(l.name);
+      if (existing && existing.config.address === l.address && existing.config.port === l.port) continue;
+      const listener = new HttpListener(l, stateFor(l));
+      if (this.#tls.material !== undefined) listener.tls.setMaterial(this.#tls.material);
+      try {
+        fresh.set(l.name, { listener, bound: await listener.listen() });
+      } catch (err) {
+        await Promise.all([...fresh.values()].map((f) => f.listener.close(0)));
+        throw new ConfigError(
+          [
+            `Listener ${l.name}: cannot bind ${l.address ?? '127.0.0.1'}:${l.port}: ${(err as Error).message}`,
+          ],
+          `config version ${version}`,
+        );
+      }
+    }
+    // Commit: from here on nothing fails, and nothing awaits until every swap is done.
+    this.#clusters.update(config.clusters, config.endpoints);
+    const retired: HttpListener[] = [];
     const wanted = new Set(config.listeners.map((l) => l.name));
     for (const [name, listener] of this.#listeners) {
       if (!wanted.has(name)) {
         this.#listeners.delete(name);
         this.#bound.delete(name);
-        await listener.close();
+        retired.push(listener);
       }
     }
     for (const l of config.listeners) {
+      const replacement = fresh.get(l.name);
       const existing = this.#listeners.get(l.name);
-      if (existing && existing.config.address === l.address && existing.config.port === l.port) {
-        existing.setState(stateFor(l.routeConfigName));
+      if (replacement === undefined) {
+        existing?.setState(stateFor(l));
+        existing?.tls.configure(l.tls?.mode, l.tls?.maxConnectionAgeMs, l.drainTimeoutMs);
         continue;
       }
-      if (existing) await existing.close();
-      const listener = new HttpListener(l, stateFor(l.routeConfigName));
-      this.#bound.set(l.name, await listener.listen());
-      this.#listeners.set(l.name, listener);
+      if (existing) retired.push(existing);
+      this.#listeners.set(l.name, replacement.listener);
+      this.#bound.set(l.name, replacement.bound);
+    }
+    if (material !== undefined && this.#identity !== undefined) {
+      // setIdentity may have run while listeners were binding: rebuild for the newer certificate.
+      const current = this.#tls.material;
+      if (current !== undefined && current.generation !== material.generation) {
+        material = buildTlsMaterial(this.#identity, config.trustBundle, current.generation);
+      }
+      this.#install(material, false);
     }
     this.#config = config;
     this.#version = version;
+    await Promise.all(retired.map((l) => l.close()));
+  }
+
+  /**
+   * Installs the proxy's certificate (from the identity client, or `--cert/--key`): builds the TLS
+   * material with the config's trust bundle and swaps it in; new handshakes use it at once,
+   * connections made with an older certificate are retired gracefully. Throws an `Error` (and
+   * changes nothing) when the key does not match the certificate or there is no usable root.
+   */
+  setIdentity(identity: WorkloadIdentity): void {
+    const previous = this.#tls.material;
+    const material = buildTlsMaterial(identity, this.#config?.trustBundle, (previous?.generation ?? 0) + 1);
+    this.#identity = identity;
+    this.#install(material, previous !== undefined);
+  }
+
+  #install(material: TlsMaterial, rotated: boolean): void {
+    this.#tls.material = material;
+    for (const l of this.#listeners.values()) l.tls.setMaterial(material);
+    if (rotated) this.#clusters.renewTlsPools();
+  }
+
+  /** The identity in force, or undefined before `setIdentity`. */
+  get identity(): IdentityStatus | undefined {
+    const m = this.#tls.material;
+    if (m === undefined) return undefined;
+    return {
+      spiffeId: m.spiffeId,
+      expiresAt: new Date(m.expiresAtMs).toISOString(),
+      trustDomain: m.trustDomain,
+      generation: m.generation,
+      roots: m.caPem.length,
+    };
+  }
+
+  /**
+   * False while the config in force asks for TLS (a listener in STRICT or PERMISSIVE mode, or a
+   * cluster with `tls.enabled`) and no identity is set yet; true otherwise.
+   */
+  get identityReady(): boolean {
+    if (this.#tls.material !== undefined) return true;
+    const config = this.#config;
+    if (config === undefined) return true;
+    const tlsListener = config.listeners.some(
+      (l) => l.tls?.mode === 'STRICT' || l.tls?.mode === 'PERMISSIVE',
+    );
+    return !tlsListener && !config.clusters.some((c) => c.tls?.enabled === true);
   }
 
   /** Bound listeners, in config order. */
@@ -122,6 +252,7 @@ export class ProxyCore {
   dump(): Record<string, unknown> {
     return {
       version: this.#version,
+      identity: this.identity ?? null,
       listeners: this.listeners(),
       config: this.#config ?? null,
       clusters: this.#clusters.snapshot(),

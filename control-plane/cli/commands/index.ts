@@ -1,15 +1,17 @@
 /**
  * Registers the admin verbs on the `weft` program: apply, get, delete, diff, validate,
- * proxy-status and proxy-config. Every verb exits 0 on success, 1 on failure (invalid input,
+ * proxy-status, proxy-config, token and ca. Every verb exits 0 on success, 1 on failure (invalid input,
  * server error, differences for diff, NACK or incomplete rollout for apply --wait), 2 on bad usage.
  */
 import type { Command } from 'commander';
 import { registerApply } from './apply.ts';
+import { registerCa } from './ca.ts';
 import { registerDelete } from './delete.ts';
 import { registerDiff } from './diff.ts';
 import { registerGet } from './get.ts';
 import { registerProxyConfig } from './proxy-config.ts';
 import { registerProxyStatus } from './proxy-status.ts';
+import { registerToken } from './token.ts';
 import { registerValidate } from './validate.ts';
 
 export function registerAdminCommands(program: Command): void {
@@ -20,4 +22,6 @@ export function registerAdminCommands(program: Command): void {
   registerValidate(program);
   registerProxyStatus(program);
   registerProxyConfig(program);
+  registerToken(program);
+  registerCa(program);
 }

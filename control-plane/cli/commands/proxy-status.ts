@@ -20,7 +20,7 @@ function row(p: ProxyStatusRecord): string[] {
     p.connected ? age(p.connectedAt) : 'no',
     p.ackedVersion || '-',
     p.syncedRevision > 0 ? String(p.syncedRevision) : '-',
-    p.lastNack ? paint('red', `${p.lastNack.version}: ${p.lastNack.reason}`) : '-',
+    p.lastNack ? paint('red', `${p.lastNack.version}: ${p.lastNack.reason.replace(/\s*\n\s*/g, ' ')}`) : '-',
   ];
 }
 

@@ -6,6 +6,7 @@
  * loads the control plane.
  */
 import { type Command, InvalidArgumentError } from 'commander';
+import { parseDurationMs } from '../../resources/duration.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -23,6 +24,23 @@ function milliseconds(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number of milliseconds');
   return n;
+}
+
+/** Repeatable string flag. */
+function collectList(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** A GEP-2257 duration (`5s`, `24h`) → milliseconds (> 0). */
+function gepMs(value: string): number {
+  let ms = 0;
+  try {
+    ms = parseDurationMs(value);
+  } catch {
+    // reported below
+  }
+  if (!(ms > 0)) throw new InvalidArgumentError('must be a positive duration like 5s, 10m or 24h');
+  return ms;
 }
 
 /** `k=v,k2=v2` → record (repeatable). */
@@ -54,6 +72,8 @@ interface SidecarFlags {
   accessLog?: boolean;
   accessLogSampleRate?: number;
   logLevel: string;
+  cert?: string;
+  key?: string;
 }
 
 export function registerRunCommands(program: Command): void {
@@ -63,7 +83,10 @@ export function registerRunCommands(program: Command): void {
       'run a sidecar proxy: on a bootstrap file (--config) or fed by the control plane (--control-plane)',
     )
     .option('-c, --config <file>', 'static bootstrap file (weft.v1.Bootstrap, YAML or JSON)')
-    .option('--control-plane <host:port>', 'control-plane discovery address, e.g. 127.0.0.1:15012')
+    .option(
+      '--control-plane <host:port,...>',
+      'control-plane discovery address, or several replicas tried in turn, e.g. 127.0.0.1:15012,127.0.0.1:25012',
+    )
     .option('--service <name>', 'the Service this workload belongs to (control-plane mode)')
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('--workload <name>', 'workload name (default: the service)')
@@ -84,10 +107,14 @@ export function registerRunCommands(program: Command): void {
     .option('--access-log', 'write an access log line for every request')
     .option('--access-log-sample-rate <rate>', 'fraction of requests to access-log, 0..1', fraction)
     .option('--log-level <level>', 'pino log level', 'info')
+    .option('--cert <file>', 'static mode: the proxy SVID certificate chain (PEM); SIGHUP reloads it')
+    .option('--key <file>', 'static mode: the private key of --cert (PEM)')
     .action(async (opts: SidecarFlags, cmd: Command) => {
       if (opts.config === undefined && opts.controlPlane === undefined) {
         cmd.error('either --config <file> or --control-plane <host:port> is required');
       }
+      if ((opts.cert === undefined) !== (opts.key === undefined)) cmd.error('--cert and --key go together');
+      if (opts.cert !== undefined && opts.config === undefined) cmd.error('--cert/--key need --config');
       if (opts.config === undefined && (opts.service === undefined || opts.appPort === undefined)) {
         cmd.error('--control-plane needs --service and --app-port');
       }
@@ -110,6 +137,8 @@ export function registerRunCommands(program: Command): void {
           },
         }),
         ...(opts.adminPort !== undefined && { adminPort: opts.adminPort }),
+        ...(opts.cert !== undefined && { certPath: opts.cert }),
+        ...(opts.key !== undefined && { keyPath: opts.key }),
         drainDelayMs: opts.drainDelay,
         accessLogSampleRate: opts.accessLogSampleRate ?? (opts.accessLog ? 1 : 0),
         logLevel: opts.logLevel,
@@ -127,17 +156,51 @@ export function registerRunCommands(program: Command): void {
     .option('--monitoring-port <port>', 'metrics and health port', port, 15014)
     .option('--replica-id <id>', 'this replica id (default <hostname>-<pid>)')
     .option('--log-level <level>', 'pino log level', 'info')
+    .option('--tls', 'serve discovery over TLS (CA-issued certificate) with the Identity service')
+    .option(
+      '--san <name>',
+      'extra SAN of the discovery certificate, IP or DNS name (repeatable)',
+      collectList,
+    )
+    .option('--ca-cert <file>', 'operator CA certificate, root or intermediate (PEM; with --ca-key)')
+    .option('--ca-key <file>', 'private key of --ca-cert (PEM, RSA)')
+    .option('--ca-chain <file>', 'issuers of an intermediate --ca-cert up to the root (PEM)')
+    .option('--ca-encryption-key-file <file>', '32-byte key (raw or hex) encrypting the CA key at rest')
+    .option('--cert-ttl <duration>', 'workload certificate lifetime, e.g. 5s (overrides MeshConfig)', gepMs)
     .action(
-      async (opts: {
-        dataDir: string;
-        etcd?: string;
-        address: string;
-        grpcPort: number;
-        adminPort: number;
-        monitoringPort: number;
-        replicaId?: string;
-        logLevel: string;
-      }) => {
+      async (
+        opts: {
+          dataDir: string;
+          etcd?: string;
+          address: string;
+          grpcPort: number;
+          adminPort: number;
+          monitoringPort: number;
+          replicaId?: string;
+          logLevel: string;
+          tls?: boolean;
+          san?: string[];
+          caCert?: string;
+          caKey?: string;
+          caChain?: string;
+          caEncryptionKeyFile?: string;
+          certTtl?: number;
+        },
+        cmd: Command,
+      ) => {
+        const needTls = [
+          opts.san,
+          opts.caCert,
+          opts.caKey,
+          opts.caChain,
+          opts.caEncryptionKeyFile,
+          opts.certTtl,
+        ];
+        if (!opts.tls && needTls.some((v) => v !== undefined)) {
+          cmd.error(
+            '--san, --ca-cert, --ca-key, --ca-chain, --ca-encryption-key-file and --cert-ttl need --tls',
+          );
+        }
         const { runControlPlane } = await import('../../run.ts');
         await runControlPlane({
           dataDir: opts.dataDir,
@@ -148,6 +211,13 @@ export function registerRunCommands(program: Command): void {
           monitoringPort: opts.monitoringPort,
           ...(opts.replicaId !== undefined && { replicaId: opts.replicaId }),
           logLevel: opts.logLevel,
+          tls: opts.tls === true,
+          ...(opts.san !== undefined && { sans: opts.san }),
+          ...(opts.caCert !== undefined && { caCertFile: opts.caCert }),
+          ...(opts.caKey !== undefined && { caKeyFile: opts.caKey }),
+          ...(opts.caChain !== undefined && { caChainFile: opts.caChain }),
+          ...(opts.caEncryptionKeyFile !== undefined && { caEncryptionKeyFile: opts.caEncryptionKeyFile }),
+          ...(opts.certTtl !== undefined && { certTtlMs: opts.certTtl }),
         });
       },
     );

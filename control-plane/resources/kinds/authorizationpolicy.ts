@@ -1,18 +1,22 @@
 /**
  * `AuthorizationPolicy` (weft.dev/v1alpha1): allow or deny requests to Services (or a Gateway)
- * by the caller's SPIFFE identity and namespace and the request's path and method. Names and
- * matching after Istio's AuthorizationPolicy (security.istio.io/v1).
+ * by the caller's SPIFFE identity and namespace, the request's path and method, and request
+ * headers. Names and matching after Istio's AuthorizationPolicy (security.istio.io/v1).
  *
  * ```yaml
  * spec:
  *   targetRefs: [{kind: Service, name: reviews}]   # optional: absent = every Service in the namespace
  *   action: ALLOW                                  # ALLOW | DENY, default ALLOW
  *   rules:                                         # a request matches if it matches any rule
- *   - from: [{source: {principals: [cluster.local/ns/shop/sa/frontend], namespaces: [shop]}}]
- *     to: [{operation: {paths: [/api/*], methods: [GET]}}]
+ *   - from: [{source: {principals: [cluster.local/ns/shop/sa/frontend], notNamespaces: [test]}}]
+ *     to: [{operation: {paths: [/api/*], notPaths: [/api/admin*], methods: [GET]}}]
+ *     when: [{key: "request.headers[x-tenant]", values: [acme], notValues: [acme-test]}]
  * ```
  * Values may be exact, a prefix (`/api/*`), a suffix (`*.internal`) or `*` (any). Principals are
- * SPIFFE IDs with or without `spiffe://`. Each source and operation sets at least one field.
+ * SPIFFE IDs with or without `spiffe://`. Each source and operation sets at least one field; each
+ * `when` condition sets values, notValues or both, and its key is `request.headers[<name>]` (the
+ * only Istio condition key supported). A rule matches when one `from`, one `to` and every `when`
+ * match; `not*` lists match when no value does (Istio).
  */
 import { HEADER_NAME } from '../names.ts';
 import { enumOf, type Issues, list, obj, optional, type Schema, str, withDefault } from '../schema.ts';
@@ -51,12 +55,47 @@ const nonEmpty = (what: string) => (v: object, path: string, issues: Issues) => 
 const values = <T>(item: Schema<T>) => optional(list(item, { minItems: 1, maxItems: 64 }));
 
 const source = obj(
-  { principals: values(principal), namespaces: values(namespace) },
-  { refine: nonEmpty('principals, namespaces') },
+  {
+    principals: values(principal),
+    notPrincipals: values(principal),
+    namespaces: values(namespace),
+    notNamespaces: values(namespace),
+  },
+  { refine: nonEmpty('principals, notPrincipals, namespaces, notNamespaces') },
 );
 const operation = obj(
-  { paths: values(requestPath), methods: values(method) },
-  { refine: nonEmpty('paths, methods') },
+  {
+    paths: values(requestPath),
+    notPaths: values(requestPath),
+    methods: values(method),
+    notMethods: values(method),
+  },
+  { refine: nonEmpty('paths, notPaths, methods, notMethods') },
+);
+
+/** Istio condition key for a request header: `request.headers[<name>]`. */
+export const HEADER_KEY = /^request\.headers\[([^\]]+)\]$/;
+
+const conditionKey = str({
+  describe: 'request.headers[<name>] (the only condition key supported)',
+  minLength: 1,
+  maxLength: 300,
+  rule: (s) => {
+    const name = HEADER_KEY.exec(s)?.[1];
+    if (name === undefined) return 'must be request.headers[<name>] (the only condition key supported)';
+    return HEADER_NAME.test(name) ? undefined : 'must name a valid header in request.headers[<name>]';
+  },
+});
+const headerValue = wildcard('a header value', (c) => !/[\0\r\n]/.test(c));
+
+const condition = obj(
+  { key: conditionKey, values: values(headerValue), notValues: values(headerValue) },
+  {
+    refine: (c, path, issues) => {
+      if (c.values === undefined && c.notValues === undefined)
+        issues.add(path, 'set values, notValues or both');
+    },
+  },
 );
 
 export const authorizationPolicySpecSchema: Schema<AuthorizationPolicySpec> = obj({
@@ -67,6 +106,7 @@ export const authorizationPolicySpecSchema: Schema<AuthorizationPolicySpec> = ob
       obj({
         from: optional(list(obj({ source }), { minItems: 1, maxItems: 16 })),
         to: optional(list(obj({ operation }), { minItems: 1, maxItems: 16 })),
+        when: optional(list(condition, { minItems: 1, maxItems: 16 })),
       }),
       { maxItems: 64 },
     ),

@@ -12,9 +12,10 @@
  *   body to replay (RFC 9112 §9.3.1 allows the automatic retry); the retry gets a one-off
  *   connection of its own, because the pool would hand out its next idle connection, which is
  *   likely as stale as the one that just failed;
- * - upstream failures map to the closed error set: connect → 503 UPSTREAM_CONNECT_FAILURE,
- *   reset → 502 UPSTREAM_RESET, malformed → 502 UPSTREAM_PROTOCOL_ERROR, per-attempt timeout →
- *   504 UPSTREAM_TIMEOUT, route timeout → 504 REQUEST_TIMEOUT.
+ * - upstream failures map to the closed error set: connect (including a failed mTLS handshake or a
+ *   peer with the wrong SPIFFE ID, whose reason becomes the reply's detail) → 503
+ *   UPSTREAM_CONNECT_FAILURE, reset → 502 UPSTREAM_RESET, malformed → 502 UPSTREAM_PROTOCOL_ERROR,
+ *   per-attempt timeout → 504 UPSTREAM_TIMEOUT, route timeout → 504 REQUEST_TIMEOUT.
  */
 import { Client, type Dispatcher } from 'undici';
 import type { ErrorKind } from '../errors.ts';
@@ -36,6 +37,7 @@ const CONNECT_CODES = new Set([
   'EAI_AGAIN',
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
+  'WEFT_UPSTREAM_TLS', // upstream/tls.ts: handshake failed, wrong peer identity, no certificate yet
 ]);
 /** Errors that mean "the connection died under us" — the keep-alive race signature. */
 const RACE_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED']);
@@ -199,19 +201,25 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     ) {
       this.#retried = true;
       this.#controller = undefined;
-      this.#fresh = new Client(this.#opts.endpoint.origin, {
+      const { origin, connector } = this.#opts.endpoint;
+      this.#fresh = new Client(origin, {
         pipelining: 1,
         connectTimeout: DEFAULT_CONNECT_TIMEOUT_MS,
         headersTimeout: 0,
         bodyTimeout: 0,
+        ...(connector !== undefined && { connect: connector }),
       });
       this.#dispatch();
       return;
     }
-    this.#finish(kind);
+    const code = (err as Error & { code?: string }).code;
+    this.#finish(
+      kind,
+      code === 'WEFT_UPSTREAM_TLS' && this.#failKind === undefined ? err.message : undefined,
+    );
   }
 
-  #finish(kind: ErrorKind | undefined): void {
+  #finish(kind: ErrorKind | undefined, detail?: string): void {
     if (this.#done) return;
     this.#done = true;
     this.#opts.endpoint.activeRequests--;
@@ -228,7 +236,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       ctx.res.destroy();
       completeRequest(ctx);
     } else {
-      sendError(ctx, kind);
+      sendError(ctx, kind, detail);
     }
   }
 }

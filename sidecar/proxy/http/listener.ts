@@ -7,6 +7,10 @@
  * the `Expect` field is not forwarded. The pipeline state is read per request from a holder
  * the proxy swaps atomically; draining stops accepting, closes idle connections, marks
  * responses `Connection: close` and waits for in-flight requests up to the drain period.
+ *
+ * The node:http server owns the listening socket, but its own 'connection' listener is taken off
+ * and called by `DownstreamTls` (tls.ts): plain connections go straight to it, TLS ones after the
+ * handshake and the SPIFFE check, so one server (limits, keep-alive, draining) serves both.
  */
 import {
   createServer,
@@ -15,14 +19,16 @@ import {
   type ServerResponse,
   STATUS_CODES,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { Listener } from '../config/types.ts';
 import { ERROR_CATALOGUE, type ErrorKind } from '../errors.ts';
 import { type ListenerInfo, RequestContext } from './context.ts';
 import { sendError } from './local-reply.ts';
 import { handleRequest, type PipelineState } from './pipeline.ts';
+import { DownstreamTls } from './tls.ts';
 
 /** Defaults for `HttpConnectionLimits` (see proto/weft/v1/config.proto). */
 export const LIMIT_DEFAULTS = {
@@ -80,6 +86,7 @@ export class HttpListener {
     xffNumTrustedHops: number;
   };
   readonly #maxHeadersCount: number;
+  readonly #tls: DownstreamTls;
   #inflight = 0;
   /** In-flight responses, so that draining can mark those whose head is not out yet `Connection: close`. */
   readonly #responses = new Set<ServerResponse>();
@@ -117,6 +124,21 @@ export class HttpListener {
     this.#server.maxHeadersCount = limits.maxRequestHeadersCount + 1;
     this.#server.maxConnections = limits.maxConnections;
     this.#server.on('clientError', onClientError);
+    const server = this.#server;
+    const [serveHttp] = server.listeners('connection') as ((this: Server, socket: Duplex) => void)[];
+    if (serveHttp === undefined) throw new Error('node:http server without its connection listener');
+    server.removeListener('connection', serveHttp);
+    this.#tls = new DownstreamTls({
+      serve: (socket) => serveHttp.call(server, socket),
+      handshakeTimeoutMs: limits.requestHeadersTimeoutMs,
+    });
+    this.#tls.configure(config.tls?.mode, config.tls?.maxConnectionAgeMs, config.drainTimeoutMs);
+    server.on('connection', (socket: Socket) => this.#tls.accept(socket));
+  }
+
+  /** The listener's TLS side: mode, certificate, authenticated connections (see tls.ts). */
+  get tls(): DownstreamTls {
+    return this.#tls;
   }
 
   /** The listener's view for request contexts (port is the bound one once listening). */
@@ -150,6 +172,7 @@ export class HttpListener {
     this.#responses.add(res);
     res.once('close', () => this.#responses.delete(res));
     const ctx = new RequestContext(req, res, this.#info, performance.now());
+    if ((req.socket as TLSSocket).encrypted === true) this.#tls.onRequest(ctx, req.socket as TLSSocket);
     if (this.#draining) res.shouldKeepAlive = false;
     if (req.rawHeaders.length > this.#maxHeadersCount * 2) {
       res.shouldKeepAlive = false;
@@ -183,6 +206,7 @@ export class HttpListener {
       });
     }
     this.#server.closeAllConnections();
+    this.#tls.destroyAll();
     await closed;
   }
 }

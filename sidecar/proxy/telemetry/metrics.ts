@@ -4,9 +4,16 @@
  * advised buckets, seconds), labelled with the service-graph set of `labels.ts`, plus the
  * standard process and Node.js metrics. Fed from the `weft:request:end` channel; metric
  * children are resolved once per label combination and cached.
+ *
+ * mTLS: `source_principal` is the downstream peer's SPIFFE ID (`unknown` without one) and
+ * `connection_security_policy` is `mutual_tls` or `none` at the destination (`unknown` at the
+ * source, as in Istio: the client side cannot tell). `weft_tls_handshakes_total{side, result}`
+ * counts handshakes from the `weft:tls:handshake` channel (side downstream | upstream, result
+ * ok | failed), so connection reuse is visible: in steady state it does not grow.
  */
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { RequestContext } from '../http/context.ts';
+import { type TlsHandshakeEvent, tlsHandshake } from '../identity.ts';
 import { requestEnd } from './channels.ts';
 import { REQUEST_LABELS, type RequestLabel, reporterOf, type Workload } from './labels.ts';
 
@@ -24,9 +31,14 @@ export class ProxyMetrics {
   readonly registry = new Registry();
   readonly #requests: Counter<RequestLabel>;
   readonly #duration: Histogram<RequestLabel>;
+  readonly #handshakes: Counter<'side' | 'result'>;
   readonly #children = new Map<string, Children>();
   readonly #workload: Workload;
   readonly #onEnd = (message: unknown): void => this.#record(message as RequestContext);
+  readonly #onHandshake = (message: unknown): void => {
+    const e = message as TlsHandshakeEvent;
+    this.#handshakes.inc({ side: e.side, result: e.ok ? 'ok' : 'failed' });
+  };
 
   constructor(workload: Workload) {
     this.#workload = workload;
@@ -44,11 +56,20 @@ export class ProxyMetrics {
       buckets: DURATION_BUCKETS_S,
       registers: [this.registry],
     });
+    this.#handshakes = new Counter({
+      name: 'weft_tls_handshakes_total',
+      help: 'mTLS handshakes by side (downstream: a listener accepted; upstream: to an endpoint) and result.',
+      labelNames: ['side', 'result'],
+      registers: [this.registry],
+    });
     requestEnd.subscribe(this.#onEnd);
+    tlsHandshake.subscribe(this.#onHandshake);
   }
 
   #record(ctx: RequestContext): void {
-    const key = `${ctx.listener.name}\0${ctx.routeName}\0${ctx.clusterName}\0${ctx.status}\0${ctx.flags}`;
+    const key =
+      `${ctx.listener.name}\0${ctx.routeName}\0${ctx.clusterName}\0${ctx.status}\0${ctx.flags}` +
+      `\0${ctx.sourcePrincipal}\0${ctx.securityPolicy}`;
     let children = this.#children.get(key);
     if (children === undefined) {
       const labels = this.#labels(ctx);
@@ -68,7 +89,7 @@ export class ProxyMetrics {
       reporter,
       source_workload: inbound ? 'unknown' : self.workload,
       source_namespace: inbound ? 'unknown' : self.namespace,
-      source_principal: 'unknown',
+      source_principal: ctx.sourcePrincipal || 'unknown',
       destination_service: inbound ? self.service : dest,
       destination_service_name: inbound ? self.service : dest,
       destination_service_namespace: inbound ? self.namespace : 'unknown',
@@ -79,7 +100,7 @@ export class ProxyMetrics {
       response_code: String(ctx.status),
       grpc_response_status: '',
       response_flags: ctx.flags === '' ? '-' : ctx.flags,
-      connection_security_policy: 'none',
+      connection_security_policy: reporter === 'source' ? 'unknown' : ctx.securityPolicy,
       route_name: reporter === 'source' ? '' : ctx.routeName,
     };
   }
@@ -91,5 +112,6 @@ export class ProxyMetrics {
 
   close(): void {
     requestEnd.unsubscribe(this.#onEnd);
+    tlsHandshake.unsubscribe(this.#onHandshake);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Endpoint addresses: validation and the two canonical spellings the upstream side uses, the endpoint
- * key (`127.0.0.1:8080`, `[::1]:8080`, `api.internal:80`) and the undici origin (`http://` + key).
+ * key (`127.0.0.1:8080`, `[::1]:8080`, `api.internal:80`) and the undici origin (`http://` or, for
+ * mTLS, `https://` + key).
  *
  * Accepted addresses: an IPv4 literal (dotted quad, no leading zeros), an IPv6 literal (bare or in
  * brackets, canonicalised to its compressed lower-case form; no zone index), or a DNS hostname
@@ -46,7 +47,14 @@ export function endpointKey(normalizedAddress: string, port: number): string {
   return normalizedAddress.includes(':') ? `[${normalizedAddress}]:${port}` : `${normalizedAddress}:${port}`;
 }
 
-/** `http://` origin for undici from an already normalised address, e.g. `http://[::1]:8080`. */
-export function endpointOrigin(normalizedAddress: string, port: number): string {
-  return `http://${endpointKey(normalizedAddress, port)}`;
+/**
+ * Origin for undici from an already normalised address, e.g. `http://[::1]:8080`; `https` for an
+ * endpoint reached over mTLS (upstream/tls.ts).
+ */
+export function endpointOrigin(
+  normalizedAddress: string,
+  port: number,
+  scheme: 'http' | 'https' = 'http',
+): string {
+  return `${scheme}://${endpointKey(normalizedAddress, port)}`;
 }

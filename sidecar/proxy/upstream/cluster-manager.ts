@@ -12,12 +12,19 @@
  * - Only HEALTHY endpoints are picked. UNHEALTHY and DRAINING endpoints keep their pool open.
  * - A cluster's `UpstreamCluster` object is stable across updates while the cluster exists; a removed
  *   cluster's object picks nothing.
+ * - mTLS clusters (`tls.enabled`): each endpoint's pool connects with the connector of upstream/tls.ts,
+ *   which reads the proxy's current certificate from the `tls` source per connection and requires the
+ *   endpoint's own expected SPIFFE ID; an endpoint is kept across updates only with the same expected
+ *   identity. `renewTlsPools` (after a certificate rotation) moves every mTLS endpoint to a fresh pool
+ *   and closes the old one gracefully.
  */
 import type { Cluster, ClusterLoadAssignment } from '../config/types.ts';
+import type { TlsSource } from '../identity.ts';
 import { type Balancer, type BalancerPolicy, createBalancer } from './balancer.ts';
 import { ManagedEndpoint } from './endpoint.ts';
-import { createEndpointPool } from './pool.ts';
+import { createEndpointPool, poolOptions } from './pool.ts';
 import { type EndpointHealth, type ResolvedCluster, resolveConfig } from './resolve.ts';
+import { createMtlsConnector } from './tls.ts';
 import type { PickContext, UpstreamCluster, UpstreamEndpoint } from './types.ts';
 
 /** One endpoint in `ClusterManager.snapshot()`. */
@@ -27,6 +34,8 @@ export interface EndpointSnapshot {
   readonly weight: number;
   readonly labels: Readonly<Record<string, string>>;
   readonly activeRequests: number;
+  /** The SPIFFE ID the endpoint must present (mTLS clusters only). */
+  readonly identity?: string;
 }
 
 /** One cluster in `ClusterManager.snapshot()`. */
@@ -47,7 +56,11 @@ export interface ClusterManagerSnapshot {
 export interface ClusterManagerOptions {
   /** Build-time randomness for balancers (ROUND_ROBIN start offset); default `Math.random`. */
   readonly random?: () => number;
+  /** The proxy's certificate for mTLS clusters; without it their connections fail (no identity). */
+  readonly tls?: TlsSource;
 }
+
+const NO_TLS: TlsSource = { material: undefined };
 
 /** A cluster as the manager holds it. `pick` goes straight to the current balancer. */
 export class ManagedCluster implements UpstreamCluster {
@@ -107,9 +120,14 @@ export class ManagedCluster implements UpstreamCluster {
   }
 }
 
-/** What decides the balancer: policy and the picked endpoints' keys and weights, in order. */
+/**
+ * What decides the balancer: policy and the picked endpoints' keys, weights and expected identities
+ * (an endpoint whose identity changes is a new object, which the balancer must hold), in order.
+ */
 function balancerFingerprint(rc: ResolvedCluster): string {
-  const picked = rc.endpoints.filter((e) => e.health === 'HEALTHY').map((e) => `${e.key}*${e.weight}`);
+  const picked = rc.endpoints
+    .filter((e) => e.health === 'HEALTHY')
+    .map((e) => `${e.key}*${e.weight}*${e.identity}`);
   return `${rc.lbPolicy}|${picked.join(',')}`;
 }
 
@@ -127,10 +145,12 @@ export class ClusterManager {
   #clusters = new Map<string, ManagedCluster>();
   readonly #retiring = new Set<ManagedEndpoint>();
   readonly #random: () => number;
+  readonly #tls: TlsSource;
   #closed = false;
 
   constructor(options: ClusterManagerOptions = {}) {
     this.#random = options.random ?? Math.random;
+    this.#tls = options.tls ?? NO_TLS;
   }
 
   /** The cluster called `name` in the current config, or `undefined`. */
@@ -172,11 +192,18 @@ export class ClusterManager {
     const kept = new Map<ManagedEndpoint, ResolvedCluster['endpoints'][number]>();
     const endpoints = rc.endpoints.map((re) => {
       const old = reusable.get(re.key);
-      if (old) {
+      if (old && old.identity === re.identity) {
         kept.set(old, re);
         return old;
       }
-      const fresh = new ManagedEndpoint(re, createEndpointPool(re, rc));
+      const connector = rc.tls
+        ? createMtlsConnector({
+            tls: this.#tls,
+            expectedIdentity: re.identity,
+            connectTimeoutMs: poolOptions(rc.connectionPool).connectTimeout,
+          })
+        : undefined;
+      const fresh = new ManagedEndpoint(re, () => createEndpointPool(re, rc, connector), connector);
       created.push(fresh);
       return fresh;
     });
@@ -212,6 +239,16 @@ export class ClusterManager {
     this.#clusters = next;
   }
 
+  /**
+   * After a certificate rotation: every mTLS endpoint sends new requests on a fresh pool (connections
+   * made with the new certificate); the old pools close gracefully. Plain-text endpoints are untouched.
+   */
+  renewTlsPools(): void {
+    for (const cluster of this.#clusters.values()) {
+      for (const e of cluster.endpoints) if (e.connector !== undefined) e.renewPool();
+    }
+  }
+
   #retire(endpoint: ManagedEndpoint): void {
     this.#retiring.add(endpoint);
     void endpoint.retire().then(() => this.#retiring.delete(endpoint));
@@ -245,6 +282,7 @@ export class ClusterManager {
         weight: e.weight,
         labels: { ...e.labels },
         activeRequests: e.activeRequests,
+        ...(e.identity !== '' && { identity: e.identity }),
       })),
     }));
     return { clusters, retiringEndpoints: this.#retiring.size };

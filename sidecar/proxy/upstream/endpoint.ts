@@ -6,15 +6,26 @@
  * Lifecycle: live → retiring (removed from config) → closed. A retiring endpoint is never picked again;
  * its pool is closed gracefully (`pool.close()`, never `destroy()`) once `activeRequests` drops to 0,
  * and undici's `close()` itself lets requests already dispatched on the pool finish.
+ *
+ * An mTLS endpoint's pool is renewed when the proxy's certificate changes (`renewPool`): new requests
+ * go to a fresh pool (new connections, new certificate) while the old pool closes gracefully — its
+ * idle connections at once, busy ones after their requests finish.
  */
-import type { Pool } from 'undici';
+import type { buildConnector, Pool } from 'undici';
 import type { EndpointHealth, ResolvedEndpoint } from './resolve.ts';
 import type { UpstreamEndpoint } from './types.ts';
 
 export class ManagedEndpoint implements UpstreamEndpoint {
   readonly key: string;
   readonly origin: string;
-  readonly pool: Pool;
+  /** The SPIFFE ID the endpoint must present ('' for plain text). */
+  readonly identity: string;
+  /** The mTLS connector of the endpoint's pools (undefined for plain text). */
+  readonly connector: buildConnector.connector | undefined;
+  readonly #createPool: () => Pool;
+  #pool: Pool;
+  /** Pools replaced by `renewPool` that are still closing. */
+  readonly #oldPools = new Set<Promise<void>>();
   #weight: number;
   #labels: Readonly<Record<string, string>>;
   #health: EndpointHealth;
@@ -23,14 +34,38 @@ export class ManagedEndpoint implements UpstreamEndpoint {
   #closing = false;
   readonly #closed = Promise.withResolvers<void>();
 
-  /** Wraps `pool`, which must be a fresh pool for `resolved.origin`; the endpoint owns it from now on. */
-  constructor(resolved: ResolvedEndpoint, pool: Pool) {
+  /**
+   * `createPool` makes a fresh pool for `resolved.origin` (called now, and again by `renewPool`); the
+   * endpoint owns every pool it makes. `connector` is the pools' mTLS connector, if any.
+   */
+  constructor(resolved: ResolvedEndpoint, createPool: () => Pool, connector?: buildConnector.connector) {
     this.key = resolved.key;
     this.origin = resolved.origin;
-    this.pool = pool;
+    this.identity = resolved.identity;
+    this.connector = connector;
+    this.#createPool = createPool;
+    this.#pool = createPool();
     this.#weight = resolved.weight;
     this.#labels = resolved.labels;
     this.#health = resolved.health;
+  }
+
+  /** The pool new requests are dispatched to. */
+  get pool(): Pool {
+    return this.#pool;
+  }
+
+  /**
+   * Switches new requests to a fresh pool and closes the previous one gracefully (idle connections
+   * now, busy ones once their requests finish). A no-op once the endpoint is closing.
+   */
+  renewPool(): void {
+    if (this.#closing) return;
+    const old = this.#pool;
+    this.#pool = this.#createPool();
+    const closed = old.close().catch(() => undefined);
+    this.#oldPools.add(closed);
+    void closed.then(() => this.#oldPools.delete(closed));
   }
 
   get weight(): number {
@@ -88,8 +123,8 @@ export class ManagedEndpoint implements UpstreamEndpoint {
   #close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    const pool = this.pool;
+    const pool = this.#pool;
     const done = pool.closed || pool.destroyed ? Promise.resolve() : pool.close();
-    void done.then(this.#closed.resolve, () => this.#closed.resolve());
+    void Promise.allSettled([done, ...this.#oldPools]).then(() => this.#closed.resolve());
   }
 }

@@ -1,13 +1,14 @@
 /**
  * Connection pools: one undici `Pool` per upstream endpoint, configured from the cluster's
- * `connectionPool` settings. HTTP/1.1 keep-alive, no pipelining.
+ * `connectionPool` settings. HTTP/1.1 keep-alive, no pipelining. An mTLS endpoint's pool has the
+ * origin `https://address:port` and the connector of upstream/tls.ts (undici's own TLS is not used).
  *
  * Invariants: idle connections are dropped before the upstream would drop them (idle timeout below
  * Node's 5 s server default, and undici honours a shorter `Keep-Alive: timeout` minus
  * `KEEP_ALIVE_TIMEOUT_THRESHOLD_MS`); undici's own header/body timeouts are off because the forwarder
  * enforces route timeouts. proto3 zero values mean "unset" and take the defaults below.
  */
-import { Pool } from 'undici';
+import { type buildConnector, Pool } from 'undici';
 import type { ConnectionPool, Endpoint } from '../config/types.ts';
 import { checkPort, endpointOrigin, normalizeAddress } from './address.ts';
 
@@ -71,17 +72,21 @@ export function poolOptions(connectionPool: ConnectionPool | undefined): Endpoin
 
 /**
  * A new undici `Pool` for one endpoint of `cluster`, origin `http://address:port` (`http://[::1]:port`
- * for IPv6). Opens no connection until the first request. Throws an `Error` naming the cluster and
- * endpoint for a bad address, port or connection pool setting.
+ * for IPv6), or `https://…` with `connector` (an mTLS connector from upstream/tls.ts) as its `connect`.
+ * Opens no connection until the first request. Throws an `Error` naming the cluster and endpoint for a
+ * bad address, port or connection pool setting.
  */
 export function createEndpointPool(
   endpoint: Pick<Endpoint, 'address' | 'port'>,
   cluster: { readonly name: string; readonly connectionPool?: ConnectionPool | undefined },
+  connector?: buildConnector.connector,
 ): Pool {
   try {
     const address = normalizeAddress(endpoint.address);
     checkPort(endpoint.port);
-    return new Pool(endpointOrigin(address, endpoint.port), poolOptions(cluster.connectionPool));
+    const options = poolOptions(cluster.connectionPool);
+    if (connector === undefined) return new Pool(endpointOrigin(address, endpoint.port), options);
+    return new Pool(endpointOrigin(address, endpoint.port, 'https'), { ...options, connect: connector });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new Error(

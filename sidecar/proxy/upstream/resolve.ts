@@ -8,9 +8,12 @@
  * CONSISTENT_HASH needs a `hashHeader` that is a valid header name; connectionPool values are
  * non-negative integers; every assignment names a known cluster, at most one assignment per cluster;
  * endpoint addresses/ports valid (see address.ts), unique within a cluster; weight absent/0 → 1, else an
- * integer in 1–`MAX_ENDPOINT_WEIGHT`; health absent/UNSPECIFIED → HEALTHY; labels string → string.
+ * integer in 1–`MAX_ENDPOINT_WEIGHT`; health absent/UNSPECIFIED → HEALTHY; labels string → string;
+ * in a cluster with `tls.enabled`, every endpoint has an `identity` that is a SPIFFE ID (the peer
+ * must present exactly that ID) and its origin is `https://`.
  */
 import type { Cluster, ClusterLoadAssignment, ConnectionPool, Endpoint } from '../config/types.ts';
+import { parseSpiffeId } from '../identity.ts';
 import { checkPort, endpointKey, endpointOrigin, normalizeAddress } from './address.ts';
 import { BALANCER_POLICIES, type BalancerPolicy } from './balancer.ts';
 import { type EndpointPoolOptions, poolOptions } from './pool.ts';
@@ -30,6 +33,8 @@ export interface ResolvedEndpoint {
   readonly weight: number;
   readonly labels: Readonly<Record<string, string>>;
   readonly health: EndpointHealth;
+  /** The SPIFFE ID the endpoint must present (mTLS clusters), else ''. */
+  readonly identity: string;
 }
 
 export interface ResolvedCluster {
@@ -39,6 +44,8 @@ export interface ResolvedCluster {
   readonly hashHeader: string | undefined;
   /** As configured; `createEndpointPool` turns it into pool options. */
   readonly connectionPool: ConnectionPool | undefined;
+  /** True when endpoints are reached over mTLS (`tls.enabled`). */
+  readonly tls: boolean;
   /** Equal fingerprints ⇔ equal pool options, so existing pools can be kept. */
   readonly poolFingerprint: string;
   readonly endpoints: readonly ResolvedEndpoint[];
@@ -75,9 +82,10 @@ function resolveCluster(c: Cluster, endpoints: readonly Endpoint[]): ResolvedClu
   } catch (err) {
     fail(where, messageOf(err), err);
   }
+  const tls = c.tls?.enabled === true;
   const seen = new Set<string>();
   const resolved = endpoints.map((e) => {
-    const ep = resolveEndpoint(where, e);
+    const ep = resolveEndpoint(where, e, tls);
     if (seen.has(ep.key)) fail(`${where} endpoint ${ep.key}`, 'duplicate endpoint');
     seen.add(ep.key);
     return ep;
@@ -87,12 +95,13 @@ function resolveCluster(c: Cluster, endpoints: readonly Endpoint[]): ResolvedClu
     lbPolicy,
     hashHeader,
     connectionPool: c.connectionPool,
-    poolFingerprint: JSON.stringify(options),
+    tls,
+    poolFingerprint: JSON.stringify({ ...options, tls }),
     endpoints: resolved,
   };
 }
 
-function resolveEndpoint(clusterWhere: string, e: Endpoint): ResolvedEndpoint {
+function resolveEndpoint(clusterWhere: string, e: Endpoint, tls: boolean): ResolvedEndpoint {
   let where = `${clusterWhere} endpoint ${String(e.address)}:${String(e.port)}`;
   let address: string;
   try {
@@ -114,14 +123,19 @@ function resolveEndpoint(clusterWhere: string, e: Endpoint): ResolvedEndpoint {
     if (typeof v !== 'string') fail(where, `label ${JSON.stringify(k)} must be a string`);
     labels[k] = v;
   }
+  const identity = tls ? (e.identity ?? '') : '';
+  if (tls && parseSpiffeId(identity) === undefined) {
+    fail(where, `tls.enabled needs the endpoint's identity as a SPIFFE ID, got ${JSON.stringify(identity)}`);
+  }
   return {
     key,
     address,
     port: e.port,
-    origin: endpointOrigin(address, e.port),
+    origin: endpointOrigin(address, e.port, tls ? 'https' : 'http'),
     weight,
     labels: Object.freeze(labels),
     health: health === 'HEALTH_STATUS_UNSPECIFIED' ? 'HEALTHY' : health,
+    identity,
   };
 }
 

@@ -2,15 +2,17 @@
  * The upstream side's contract: clusters of endpoints, each endpoint one undici `Pool`
  * (keep-alive, HTTP/1.1), chosen by the cluster's load balancer.
  */
-import type { Pool } from 'undici';
+import type { buildConnector, Pool } from 'undici';
 
 /** One upstream host:port with its connection pool. `activeRequests` drives LEAST_REQUEST. */
 export interface UpstreamEndpoint {
   /** `address:port` (IPv6 in brackets), e.g. `127.0.0.1:8080`, `[::1]:8080`. */
   readonly key: string;
-  /** Origin for undici, e.g. `http://127.0.0.1:8080`. */
+  /** Origin for undici, e.g. `http://127.0.0.1:8080` (`https://…` over mTLS). */
   readonly origin: string;
   readonly pool: Pool;
+  /** The mTLS connector for extra connections to this endpoint (undefined: plain text). */
+  readonly connector?: buildConnector.connector | undefined;
   readonly labels: Readonly<Record<string, string>>;
   readonly weight: number;
   /** In-flight requests on this endpoint; the forwarder increments and decrements it. */

@@ -284,12 +284,14 @@ describe('AuthorizationPolicy', () => {
     [
       'an empty source',
       authz({ rules: [{ from: [{ source: {} }] }] }),
-      [`${A}.rules[0].from[0].source: set at least one of principals, namespaces`],
+      [
+        `${A}.rules[0].from[0].source: set at least one of principals, notPrincipals, namespaces, notNamespaces`,
+      ],
     ],
     [
       'an empty operation',
       authz({ rules: [{ to: [{ operation: {} }] }] }),
-      [`${A}.rules[0].to[0].operation: set at least one of paths, methods`],
+      [`${A}.rules[0].to[0].operation: set at least one of paths, notPaths, methods, notMethods`],
     ],
     [
       'a * in the middle',

@@ -34,7 +34,7 @@ describe('translate is deterministic', () => {
       for (let seed = 1; seed <= 20; seed++) {
         const random = rng(seed);
         const state: MeshState = {
-          revision: c.state.revision,
+          ...c.state,
           resources: shuffled(c.state.resources, random),
           endpoints: shuffled(c.state.endpoints, random),
         };

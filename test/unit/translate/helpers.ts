@@ -3,7 +3,8 @@
  * builders for resources, endpoints and proxy identities.
  *
  * input.yaml: `description` (what the case shows, used as the test name), `revision`, `proxy`
- * (a ProxyIdentity), `resources` (Resource list) and `endpoints` (EndpointRegistration list).
+ * (a ProxyIdentity), `resources` (Resource list), `endpoints` (EndpointRegistration list) and,
+ * optionally, `trustBundle` (the CA's `{trustDomain, rootsPem}`: mesh mTLS on).
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
@@ -20,6 +21,7 @@ import type {
 } from '../../../control-plane/translate/types.ts';
 import type { ProxyConfig } from '../../../sidecar/proxy/config/model.ts';
 import { checkAgainstProto } from '../../../sidecar/proxy/config/schema.ts';
+import type { TrustBundle } from '../../../sidecar/proxy/config/types.ts';
 import { checkConsistency } from '../../../sidecar/proxy/config/validate.ts';
 import { compileRouteTable } from '../../../sidecar/proxy/router/compile.ts';
 import { resolveConfig } from '../../../sidecar/proxy/upstream/resolve.ts';
@@ -38,11 +40,17 @@ export function loadCase(dir: string): GoldenCase {
     proxy: ProxyIdentity;
     resources?: Resource[];
     endpoints?: EndpointRegistration[];
+    trustBundle?: TrustBundle;
   };
   return {
     description: doc.description,
     proxy: doc.proxy,
-    state: { revision: doc.revision, resources: doc.resources ?? [], endpoints: doc.endpoints ?? [] },
+    state: {
+      revision: doc.revision,
+      resources: doc.resources ?? [],
+      endpoints: doc.endpoints ?? [],
+      ...(doc.trustBundle !== undefined && { trustBundle: doc.trustBundle }),
+    },
   };
 }
 

@@ -25,8 +25,23 @@ describe('resolveConfig', () => {
         weight: 1,
         labels: { zone: 'a' },
         health: 'HEALTHY',
+        identity: '',
       },
     ]);
+  });
+
+  it("gives an mTLS cluster https origins and keeps each endpoint's expected SPIFFE ID", () => {
+    const [c] = resolveConfig(
+      [{ name: 'api', tls: { enabled: true } }],
+      [{ clusterName: 'api', endpoints: [{ ...ep('10.0.0.1'), identity: 'spiffe://td/ns/default/sa/api' }] }],
+    );
+    expect(c?.tls).toBe(true);
+    expect(c?.endpoints[0]).toMatchObject({
+      origin: 'https://10.0.0.1:8080',
+      identity: 'spiffe://td/ns/default/sa/api',
+    });
+    const [plain] = resolveConfig([{ name: 'api' }], [{ clusterName: 'api', endpoints: [ep('10.0.0.1')] }]);
+    expect(plain?.poolFingerprint).not.toBe(c?.poolFingerprint);
   });
 
   it('lower-cases the hash header of CONSISTENT_HASH and ignores it otherwise', () => {
@@ -80,6 +95,18 @@ describe('resolveConfig', () => {
     ],
     ['duplicate cluster', [{ name: 'web' }, { name: 'web' }], [], /cluster "web": duplicate cluster name/],
     ['empty cluster name', [{ name: '' }], [], /name is empty/],
+    [
+      'tls endpoint without identity',
+      [{ name: 'api', tls: { enabled: true } }],
+      [{ clusterName: 'api', endpoints: [ep('10.0.0.1')] }],
+      /cluster "api" endpoint 10\.0\.0\.1:8080: tls\.enabled needs the endpoint's identity as a SPIFFE ID, got ""/,
+    ],
+    [
+      'tls endpoint with an identity that is not a SPIFFE ID',
+      [{ name: 'api', tls: { enabled: true } }],
+      [{ clusterName: 'api', endpoints: [{ ...ep('10.0.0.1'), identity: 'spiffe://td/ns/../sa/api' }] }],
+      /SPIFFE ID, got "spiffe:\/\/td\/ns\/\.\.\/sa\/api"/,
+    ],
     [
       'unknown cluster',
       [{ name: 'web' }],
