@@ -21,9 +21,11 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DiscoveryClient } from './agent/client.ts';
+import { IdentityClient } from './agent/identity.ts';
+import { loadSvid, writeSvid } from './agent/svid-cache.ts';
 import { AdminServer } from './proxy/admin.ts';
 import { loadBootstrap } from './proxy/config/load.ts';
-import { proxyConfigOf } from './proxy/config/model.ts';
+import { type ProxyConfig, proxyConfigOf } from './proxy/config/model.ts';
 import { identityFromPem } from './proxy/identity.ts';
 import { ProxyCore } from './proxy/proxy.ts';
 import { createLogger, type Logger, startAccessLog } from './proxy/telemetry/logger.ts';
@@ -48,8 +50,15 @@ export interface DynamicOptions {
   readonly listenAddress?: string;
   /** Stable id of this proxy (default `<workload>-<inboundPort>.<namespace>`). */
   readonly proxyId?: string;
-  /** Where the last ACKed snapshot is kept (default `.weft/sidecars`). */
+  /** Where the last ACKed snapshot (and the SVID, with mTLS) is kept (default `.weft/sidecars`). */
   readonly dataDir?: string;
+  /**
+   * mTLS: the control plane's CA bundle (PEM file, e.g. `.weft/ca-bundle.pem`). With it the
+   * sidecar talks TLS to the control plane and gets its SPIFFE certificate from the mesh CA.
+   */
+  readonly caBundlePath?: string;
+  /** Join token for the first certificate (`weft token create`). */
+  readonly token?: string;
 }
 
 export interface SidecarOptions {
@@ -96,6 +105,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
   log.info({ address: adminAddress, port: adminPort }, 'admin ready');
 
   let client: DiscoveryClient | undefined;
+  let identity: IdentityClient | undefined;
   const { certPath, keyPath } = options;
   const loadIdentity = async (msg: string): Promise<void> => {
     if (certPath === undefined || keyPath === undefined) return;
@@ -111,7 +121,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
     await proxy.apply(proxyConfigOf(bootstrap), 'static');
     if (certPath !== undefined) process.on('SIGHUP', onHangup);
   } else if (dyn !== undefined) {
-    client = await startAgent(dyn, proxy, workload, namespace, logger);
+    ({ client, identity } = await startAgent(dyn, proxy, workload, namespace, logger));
     await client.onFirstConfig;
   }
   for (const l of proxy.listeners()) log.info(l, 'listener ready');
@@ -133,6 +143,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   process.off('SIGHUP', onHangup);
+  identity?.close();
   stopAccessLog();
   metrics.close();
   log.info('stopped');
@@ -145,15 +156,28 @@ async function startAgent(
   workload: string,
   namespace: string,
   logger: Logger,
-): Promise<DiscoveryClient> {
+): Promise<{ client: DiscoveryClient; identity: IdentityClient | undefined }> {
   const inboundPort = dyn.inboundPort ?? 15006;
   const listenAddress = dyn.listenAddress ?? '127.0.0.1';
   const proxyId = dyn.proxyId ?? `${workload}-${inboundPort}.${namespace}`;
   const labels = { ...dyn.labels, app: dyn.service };
   const dataDir = dyn.dataDir ?? join('.weft', 'sidecars');
   await mkdir(dataDir, { recursive: true });
+  const fileBase = join(dataDir, proxyId.replace(/[^A-Za-z0-9._-]/g, '_'));
+  const identity = dyn.caBundlePath
+    ? await startIdentity(dyn, proxy, `${fileBase}.svid.json`, logger)
+    : undefined;
+  const target = {
+    apply: async (config: ProxyConfig, version: string): Promise<void> => {
+      await proxy.apply(config, version);
+      // A root rotation reaches the proxy with the snapshot; the identity client trusts it too.
+      const roots = config.trustBundle?.rootsPem;
+      if (identity !== undefined && roots !== undefined && roots.length > 0) identity.setTrustBundle(roots);
+    },
+  };
   const client = new DiscoveryClient({
     address: dyn.controlPlane,
+    ...(identity !== undefined && { credentials: identity.channelCredentials() }),
     identity: {
       proxyId,
       kind: 'sidecar',
@@ -174,12 +198,50 @@ async function startAgent(
       labels,
       weight: 1,
     },
-    proxy,
-    cacheFile: join(dataDir, `${proxyId.replace(/[^A-Za-z0-9._-]/g, '_')}.snapshot.json`),
+    proxy: target,
+    cacheFile: `${fileBase}.snapshot.json`,
     logger,
   });
   await client.start();
-  return client;
+  return { client, identity };
+}
+
+/**
+ * Starts the identity client: serves a cached, unexpired SVID at once (so a restart while the
+ * control plane is down keeps mTLS working), otherwise waits for the first certificate; every
+ * new certificate is swapped into the proxy and cached (mode 0600).
+ */
+async function startIdentity(
+  dyn: DynamicOptions,
+  proxy: ProxyCore,
+  svidFile: string,
+  logger: Logger,
+): Promise<IdentityClient> {
+  const log = logger.child({ component: 'identity' });
+  const bundlePem = await readFile(dyn.caBundlePath as string, 'utf8');
+  const identity = new IdentityClient({
+    address: dyn.controlPlane,
+    bundlePem,
+    ...(dyn.token !== undefined && { token: dyn.token }),
+    logger,
+  });
+  identity.onIdentity((svid) => {
+    proxy.setIdentity(svid);
+    log.info(
+      { spiffeId: svid.spiffeId, expiresAt: new Date(svid.expiresAtMs).toISOString() },
+      'identity issued',
+    );
+    writeSvid(svidFile, svid).catch((err: unknown) => log.warn({ err }, 'could not cache the identity'));
+  });
+  const cached = await loadSvid(svidFile);
+  if (cached !== undefined) {
+    proxy.setIdentity(cached);
+    log.info({ spiffeId: cached.spiffeId }, 'serving the cached identity');
+    identity.start().catch((err: unknown) => log.error({ err }, 'identity client stopped'));
+  } else {
+    await identity.start();
+  }
+  return identity;
 }
 
 /** Deregisters, keeps serving `delayMs` so peers learn of it, then drains the listeners. */

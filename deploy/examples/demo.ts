@@ -1,8 +1,9 @@
 /**
  * `npm start`: a live mesh on one machine. Starts the control plane on the embedded store
- * (data in `.weft/`), applies deploy/examples/mesh.yaml, runs the demo services web → api → store
- * (api in two versions) each beside its own sidecar, and sends real traffic to web, printing every
- * two seconds which api version answered. Shift the split with
+ * (data in `.weft/`) with its certificate authority on (STRICT mTLS between sidecars), applies
+ * deploy/examples/mesh.yaml, mints a join token per service, runs the demo services
+ * web → api → store (api in two versions) each beside its own sidecar, and sends real traffic to
+ * web, printing every two seconds which api version answered. Shift the split with
  *   bin/weft apply -f deploy/examples/api-50-50.yaml --wait
  * and watch the output change. Ctrl-C stops everything this script started (by pid).
  */
@@ -23,6 +24,12 @@ const workloads = [
   { service: 'api', version: 'v2', app: 18300, base: 15300, upstream: 'store' },
   { service: 'store', version: 'v1', app: 18400, base: 15400, upstream: undefined },
 ] as const;
+/**
+ * The traffic generator is a mesh client too: it sends to its own sidecar's outbound listener
+ * (127.0.0.1:15501, `Host: web`), which calls web over mTLS. Nothing outside the mesh can reach
+ * a STRICT inbound listener.
+ */
+const loadgen = { service: 'loadgen', version: 'v1', app: 18500, base: 15500 } as const;
 
 function start(name: string, args: string[], quiet = true): ChildProcess {
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -80,33 +87,52 @@ async function waitFor(url: string, deadlineMs: number): Promise<void> {
   }
 }
 
-start('control-plane', [cli, 'control-plane', '--data-dir', '.weft']);
+start('control-plane', [cli, 'control-plane', '--data-dir', '.weft', '--tls']);
 await waitFor('http://127.0.0.1:15014/ready', Date.now() + 20_000);
 const token = (await readFile(`${root}.weft/admin-token`, 'utf8')).trim();
+const admin = { authorization: `Bearer ${token}` };
 const applied = await request('http://127.0.0.1:15080/v1/apply', {
   method: 'POST',
-  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/yaml' },
+  headers: { ...admin, 'content-type': 'application/yaml' },
   body: await readFile(`${root}deploy/examples/mesh.yaml`, 'utf8'),
 });
-process.stdout.write(`[demo] applied deploy/examples/mesh.yaml: ${await applied.body.text()}\n`);
+const summary = (await applied.body.json()) as {
+  revision: number;
+  results: { id: string; action: string }[];
+};
+process.stdout.write(
+  `[demo] applied deploy/examples/mesh.yaml at revision ${summary.revision}: ${summary.results.map((r) => `${r.id} ${r.action}`).join(', ')}\n`,
+);
 
-for (const w of workloads) {
+/** A join token per service: each sidecar proves its identity with it to get its certificate. */
+async function joinToken(service: string): Promise<string> {
+  const res = await request('http://127.0.0.1:15080/v1/tokens', {
+    method: 'POST',
+    headers: { ...admin, 'content-type': 'application/json' },
+    body: JSON.stringify({ service, ttl: '1h' }),
+  });
+  const created = (await res.body.json()) as { token?: string; error?: string };
+  if (created.token === undefined)
+    throw new Error(`token for ${service}: ${created.error ?? res.statusCode}`);
+  return created.token;
+}
+
+async function startSidecar(w: {
+  service: string;
+  version: string;
+  app: number;
+  base: number;
+}): Promise<void> {
   const name = `${w.service}-${w.version}`;
-  start(`${name}-app`, [
-    'deploy/examples/demo-app.ts',
-    '--name',
-    w.service,
-    '--version',
-    w.version,
-    '--port',
-    String(w.app),
-    ...(w.upstream ? ['--upstream', w.upstream, '--outbound', `127.0.0.1:${w.base + 1}`] : []),
-  ]);
   start(`${name}-sidecar`, [
     cli,
     'sidecar',
     '--control-plane',
     '127.0.0.1:15012',
+    '--ca-bundle',
+    '.weft/ca-bundle.pem',
+    '--token',
+    await joinToken(w.service),
     '--service',
     w.service,
     '--workload',
@@ -123,23 +149,44 @@ for (const w of workloads) {
     String(w.base + 6),
   ]);
 }
-await Promise.all(workloads.map((w) => waitFor(`http://127.0.0.1:${w.base}/ready`, Date.now() + 20_000)));
+
+for (const w of workloads) {
+  const name = `${w.service}-${w.version}`;
+  start(`${name}-app`, [
+    'deploy/examples/demo-app.ts',
+    '--name',
+    w.service,
+    '--version',
+    w.version,
+    '--port',
+    String(w.app),
+    ...(w.upstream ? ['--upstream', w.upstream, '--outbound', `127.0.0.1:${w.base + 1}`] : []),
+  ]);
+  await startSidecar(w);
+}
+await startSidecar(loadgen);
+await Promise.all(
+  [...workloads, loadgen].map((w) => waitFor(`http://127.0.0.1:${w.base}/ready`, Date.now() + 20_000)),
+);
 
 process.stdout.write(`
-Weft mesh is running: control plane, web → api (v1, v2) → store, each with a sidecar.
+Weft mesh is running: control plane, web → api (v1, v2) → store, each with a sidecar, STRICT mTLS.
   shift traffic     bin/weft apply -f deploy/examples/api-50-50.yaml --wait
   proxies           bin/weft proxy-status
   routes            bin/weft get httproutes
   a proxy's config  bin/weft proxy-config web-v1-15106.default routes
   metrics           curl -s http://127.0.0.1:15100/metrics | grep weft_requests_total   (web's sidecar)
   control plane     curl -s http://127.0.0.1:15014/metrics | grep weft_cp_
-Traffic: a request to web every 100 ms (web's inbound listener 127.0.0.1:15106). Ctrl-C stops everything.
+  identities        curl -s http://127.0.0.1:15200/config_dump | grep -A4 '"identity"'      (api-v1's SVID)
+  the CA            bin/weft ca status    /  bin/weft ca rotate --overlap 2m
+Traffic: a request to web every 100 ms from the loadgen workload (through its sidecar, 127.0.0.1:15501).
+Ctrl-C stops everything.
 
 `);
 
 const counts = { v1: 0, v2: 0, other: 0, errors: 0 };
 const traffic = setInterval(() => {
-  request('http://127.0.0.1:15106/', { headers: { host: 'web' } }).then(
+  request(`http://127.0.0.1:${loadgen.base + 1}/`, { headers: { host: 'web' } }).then(
     async (res) => {
       const body = (await res.body.json().catch(() => undefined)) as
         | { downstream?: { version?: string; service?: string } }

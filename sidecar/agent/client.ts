@@ -120,6 +120,7 @@ export function configOf(snapshot: SnapshotMessage): ProxyConfig {
     routes: snapshot.routes ?? [],
     clusters: snapshot.clusters ?? [],
     endpoints: snapshot.endpoints ?? [],
+    ...(snapshot.trustBundle !== undefined && { trustBundle: snapshot.trustBundle }),
   };
 }
 

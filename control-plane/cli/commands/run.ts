@@ -5,6 +5,7 @@
  * admin API 15080). Each role's code is imported only when that role runs, so a sidecar never
  * loads the control plane.
  */
+import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError } from 'commander';
 import { parseDurationMs } from '../../resources/duration.ts';
 
@@ -73,6 +74,9 @@ interface SidecarFlags {
   accessLogSampleRate?: number;
   logLevel: string;
   cert?: string;
+  caBundle?: string;
+  token?: string;
+  tokenFile?: string;
   key?: string;
 }
 
@@ -109,6 +113,9 @@ export function registerRunCommands(program: Command): void {
     .option('--log-level <level>', 'pino log level', 'info')
     .option('--cert <file>', 'static mode: the proxy SVID certificate chain (PEM); SIGHUP reloads it')
     .option('--key <file>', 'static mode: the private key of --cert (PEM)')
+    .option('--ca-bundle <file>', 'mTLS: the control plane CA bundle (e.g. .weft/ca-bundle.pem)')
+    .option('--token <token>', 'mTLS: join token for the first certificate (env WEFT_JOIN_TOKEN)')
+    .option('--token-file <file>', 'mTLS: read the join token from a file')
     .action(async (opts: SidecarFlags, cmd: Command) => {
       if (opts.config === undefined && opts.controlPlane === undefined) {
         cmd.error('either --config <file> or --control-plane <host:port> is required');
@@ -118,6 +125,10 @@ export function registerRunCommands(program: Command): void {
       if (opts.config === undefined && (opts.service === undefined || opts.appPort === undefined)) {
         cmd.error('--control-plane needs --service and --app-port');
       }
+      let token = opts.token ?? process.env.WEFT_JOIN_TOKEN;
+      if (opts.tokenFile !== undefined) token = (await readFile(opts.tokenFile, 'utf8')).trim();
+      if (opts.caBundle !== undefined && opts.config !== undefined)
+        cmd.error('--ca-bundle goes with --control-plane');
       const { runSidecar } = await import('../../../sidecar/run.ts');
       await runSidecar({
         ...(opts.config !== undefined && { configPath: opts.config }),
@@ -134,6 +145,8 @@ export function registerRunCommands(program: Command): void {
             listenAddress: opts.listenAddress,
             ...(opts.proxyId !== undefined && { proxyId: opts.proxyId }),
             dataDir: opts.dataDir,
+            ...(opts.caBundle !== undefined && { caBundlePath: opts.caBundle }),
+            ...(token !== undefined && { token }),
           },
         }),
         ...(opts.adminPort !== undefined && { adminPort: opts.adminPort }),
