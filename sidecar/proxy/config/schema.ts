@@ -49,6 +49,10 @@ function checkScalar(field: protobuf.Field, value: unknown, path: string, errors
     if (typeof value !== 'number' || !Number.isInteger(value) || value < range[0] || value > range[1]) {
       errors.push(`${path}: expected an integer ${range[0]}..${range[1]}, got ${JSON.stringify(value)}`);
     }
+  } else if (field.type === 'double' || field.type === 'float') {
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      errors.push(`${path}: expected a number, got ${JSON.stringify(value)}`);
+    }
   } else if (field.type === 'string') {
     if (typeof value !== 'string') errors.push(`${path}: expected a string, got ${JSON.stringify(value)}`);
   } else if (field.type === 'bool') {

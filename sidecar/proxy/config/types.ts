@@ -137,6 +137,33 @@ export interface Route {
   readonly responseHeaderModifier?: HeaderModifier;
   readonly urlRewrite?: UrlRewrite;
   readonly timeouts?: RouteTimeouts;
+  readonly retry?: RetryPolicy;
+  readonly fault?: FaultInjection;
+  readonly mirrors?: readonly RequestMirror[];
+}
+
+export interface RetryPolicy {
+  readonly numRetries?: number;
+  readonly retryOnStatus?: readonly number[];
+  readonly retryOnConnectFailure?: boolean;
+  readonly retryOnReset?: boolean;
+  readonly perTryTimeoutMs?: number;
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
+  readonly retryMethods?: readonly string[];
+  readonly maxBufferedBodyBytes?: number;
+}
+
+export interface FaultInjection {
+  readonly delayMs?: number;
+  readonly delayPercent?: number;
+  readonly abortStatus?: number;
+  readonly abortPercent?: number;
+}
+
+export interface RequestMirror {
+  readonly cluster: string;
+  readonly percent?: number;
 }
 
 export interface RouteMatch {
@@ -221,6 +248,47 @@ export interface Cluster {
   readonly hashHeader?: string;
   readonly connectionPool?: ConnectionPool;
   readonly tls?: UpstreamTls;
+  readonly circuitBreakers?: CircuitBreakers;
+  readonly outlierDetection?: OutlierDetection;
+  readonly healthCheck?: HealthCheck;
+  readonly retryBudget?: RetryBudget;
+}
+
+export interface CircuitBreakers {
+  readonly maxConnections?: number;
+  readonly maxPendingRequests?: number;
+  readonly maxRequests?: number;
+  readonly maxRetries?: number;
+  readonly errorThresholdPercent?: number;
+  readonly volumeThreshold?: number;
+  readonly resetTimeoutMs?: number;
+  readonly windowMs?: number;
+}
+
+export interface OutlierDetection {
+  readonly consecutiveServerErrors?: number;
+  readonly consecutiveGatewayErrors?: number;
+  readonly intervalMs?: number;
+  readonly baseEjectionTimeMs?: number;
+  readonly maxEjectionPercent?: number;
+  readonly successRateMinimumHosts?: number;
+  readonly successRateRequestVolume?: number;
+  readonly successRateStdevFactor?: number;
+  readonly panicThresholdPercent?: number;
+}
+
+export interface HealthCheck {
+  readonly path: string;
+  readonly intervalMs?: number;
+  readonly timeoutMs?: number;
+  readonly healthyThreshold?: number;
+  readonly unhealthyThreshold?: number;
+}
+
+export interface RetryBudget {
+  readonly percent?: number;
+  readonly minRetriesPerSecond?: number;
+  readonly windowMs?: number;
 }
 
 export interface ConnectionPool {

@@ -25,7 +25,7 @@ import { ManagedEndpoint } from './endpoint.ts';
 import { createEndpointPool, poolOptions } from './pool.ts';
 import { type EndpointHealth, type ResolvedCluster, resolveConfig } from './resolve.ts';
 import { createMtlsConnector } from './tls.ts';
-import type { PickContext, UpstreamCluster, UpstreamEndpoint } from './types.ts';
+import type { AttemptOutcome, PickContext, UpstreamCluster, UpstreamEndpoint } from './types.ts';
 
 /** One endpoint in `ClusterManager.snapshot()`. */
 export interface EndpointSnapshot {
@@ -76,9 +76,20 @@ export class ManagedCluster implements UpstreamCluster {
     this.#balancer = createBalancer(policy, []);
   }
 
-  pick(ctx: PickContext): UpstreamEndpoint | undefined {
+  pick(ctx: PickContext, _exclude?: UpstreamEndpoint): UpstreamEndpoint | undefined {
     return this.#balancer.pick(ctx);
   }
+
+  // Resilience hooks (circuit breakers, retry budget, outlier detection): no limits yet.
+  admitRequest(): 'OVERFLOW' | undefined {
+    return undefined;
+  }
+  releaseRequest(): void {}
+  admitRetry(): boolean {
+    return true;
+  }
+  releaseRetry(): void {}
+  record(_endpoint: UpstreamEndpoint, _outcome: AttemptOutcome): void {}
 
   get hashHeader(): string | undefined {
     return this.#hashHeader;

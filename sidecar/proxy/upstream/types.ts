@@ -3,6 +3,7 @@
  * (keep-alive, HTTP/1.1), chosen by the cluster's load balancer.
  */
 import type { buildConnector, Pool } from 'undici';
+import type { ErrorKind } from '../errors.ts';
 
 /** One upstream host:port with its connection pool. `activeRequests` drives LEAST_REQUEST. */
 export interface UpstreamEndpoint {
@@ -27,10 +28,35 @@ export interface PickContext {
   readonly random: () => number;
 }
 
+/** What one attempt on an endpoint came to, for outlier detection, breakers and budgets. */
+export type AttemptOutcome =
+  | { readonly kind: 'response'; readonly status: number }
+  | { readonly kind: 'error'; readonly error: ErrorKind };
+
 export interface UpstreamCluster {
   readonly name: string;
-  /** A healthy endpoint for a new request, or `undefined` when there is none (503 NO_HEALTHY_UPSTREAM). */
-  pick(ctx: PickContext): UpstreamEndpoint | undefined;
+  /**
+   * A healthy endpoint for a new attempt (skipping ejected endpoints and open breakers, unless the
+   * panic threshold says to use all), or `undefined` when there is none (503 NO_HEALTHY_UPSTREAM).
+   * `exclude`: an endpoint to avoid if another is available (a retry prefers a different host).
+   */
+  pick(ctx: PickContext, exclude?: UpstreamEndpoint): UpstreamEndpoint | undefined;
   /** The cluster's hash header name (lower-case) for CONSISTENT_HASH, else undefined. */
   readonly hashHeader: string | undefined;
+  /**
+   * Admits a new downstream request (circuit breakers: active and pending request limits).
+   * Returns 'OVERFLOW' when over a limit (answer 503 OVERFLOW at once); otherwise the caller
+   * must call `releaseRequest()` exactly once when the request ends. Counts toward the retry budget.
+   */
+  admitRequest(): 'OVERFLOW' | undefined;
+  releaseRequest(): void;
+  /**
+   * Admits one retry (max active retries and the retry budget); false → do not retry (counted as
+   * `weft_retries_total{reason="budget_exhausted"|"overflow"}`). When true, call `releaseRetry()`
+   * once the retry attempt ends.
+   */
+  admitRetry(): boolean;
+  releaseRetry(): void;
+  /** Records an attempt's outcome on `endpoint` (outlier detection, error-rate breaker). */
+  record(endpoint: UpstreamEndpoint, outcome: AttemptOutcome): void;
 }
