@@ -1,5 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Tests that hold the machine under steady load for a minute; they run after every other test,
+ * one file at a time, so they neither disturb nor are disturbed by timing- and memory-sensitive
+ * tests (the machines here have 2 cores).
+ */
+const LOAD_TESTS = ['test/integration/mtls-mesh.test.ts'];
+
 export default defineConfig({
   test: {
     projects: [
@@ -8,16 +15,30 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           pool: 'threads',
+          sequence: { groupOrder: 0 },
         },
       },
       {
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          exclude: LOAD_TESTS,
           // Real processes and sockets: one fork per file, files in parallel up to the core count.
           pool: 'forks',
           testTimeout: 60_000,
           hookTimeout: 60_000,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          name: 'load',
+          include: LOAD_TESTS,
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

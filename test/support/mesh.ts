@@ -17,10 +17,14 @@
  *   The control plane binds port 0 and reports what it got.
  * - Nothing here removes directories it did not create; data dirs belong to the caller, so a
  *   sidecar can be restarted on the same `--data-dir`.
+ * - mTLS: `startControlPlane({ tls: true, certTtl: '4s' })` runs the mesh CA (`--tls`, trust
+ *   bundle in `<dataDir>/ca-bundle.pem`); `joinToken(cp, service)` mints a join token through the
+ *   admin API; `startMeshSidecar({ caBundle, token })` passes `--ca-bundle` and `--token`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 
@@ -285,6 +289,8 @@ export interface ControlPlane {
   readonly server: string;
   /** The admin API bearer token (from `<dataDir>/admin-token`). */
   readonly token: string;
+  /** With `tls`: `<dataDir>/ca-bundle.pem`, for the sidecars' `--ca-bundle`; else undefined. */
+  readonly caBundle: string | undefined;
   stop(graceMs?: number): Promise<Exit>;
   kill(signal?: NodeJS.Signals): Promise<Exit>;
 }
@@ -299,6 +305,12 @@ export async function startControlPlane(options: {
   adminPort?: number;
   monitoringPort?: number;
   timeoutMs?: number;
+  /** `--tls`: the mesh CA, TLS discovery and the Identity service (default false). */
+  tls?: boolean;
+  /** `--cert-ttl`: workload certificate lifetime, a duration like `4s` (with `tls`). */
+  certTtl?: string;
+  /** More flags, appended as given. */
+  extraArgs?: readonly string[];
 }): Promise<ControlPlane> {
   const proc = new WeftProcess('control-plane', [
     'control-plane',
@@ -312,6 +324,9 @@ export async function startControlPlane(options: {
     String(options.adminPort ?? 0),
     '--monitoring-port',
     String(options.monitoringPort ?? 0),
+    ...(options.tls === true ? ['--tls'] : []),
+    ...(options.certTtl !== undefined ? ['--cert-ttl', options.certTtl] : []),
+    ...(options.extraArgs ?? []),
   ]);
   try {
     const timeoutMs = options.timeoutMs ?? 20_000;
@@ -334,6 +349,7 @@ export async function startControlPlane(options: {
       discoveryAddress: `127.0.0.1:${grpcPort}`,
       server: `http://127.0.0.1:${adminPort}`,
       token,
+      caBundle: options.tls === true ? join(options.dataDir, 'ca-bundle.pem') : undefined,
       stop: (graceMs) => proc.stop(graceMs),
       kill: (signal) => proc.kill(signal),
     };
@@ -341,6 +357,32 @@ export async function startControlPlane(options: {
     await proc.stop(1000);
     throw err;
   }
+}
+
+/**
+ * Mints a join token for `service` through the admin API (`POST /v1/tokens`) of a control plane
+ * started with `tls`; resolves with the token (`<id>.<secret>`) for a sidecar's `--token`.
+ */
+export async function joinToken(
+  cp: Pick<ControlPlane, 'server' | 'token'>,
+  service: string,
+  options: { namespace?: string; ttl?: string } = {},
+): Promise<string> {
+  const res = await request(`${cp.server}/v1/tokens`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${cp.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      service,
+      ...(options.namespace !== undefined && { namespace: options.namespace }),
+      ttl: options.ttl ?? '1h',
+    }),
+  });
+  const body = (await res.body.json()) as { token?: string; error?: string };
+  if (res.statusCode !== 200 && res.statusCode !== 201) {
+    throw new Error(`POST /v1/tokens for ${service}: ${res.statusCode} ${body.error ?? ''}`);
+  }
+  if (typeof body.token !== 'string') throw new Error(`POST /v1/tokens for ${service}: no token`);
+  return body.token;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,6 +407,12 @@ export interface MeshSidecarOptions {
   /** Wait until `/ready` answers 200 (default true); false resolves once admin is up. */
   readonly waitReady?: boolean;
   readonly timeoutMs?: number;
+  /** mTLS: `--ca-bundle` (the control plane's `ca-bundle.pem`). */
+  readonly caBundle?: string;
+  /** mTLS: `--token`, the join token for the first certificate (see `joinToken`). */
+  readonly token?: string;
+  /** More flags, appended as given. */
+  readonly extraArgs?: readonly string[];
 }
 
 export interface MeshSidecar {
@@ -382,13 +430,27 @@ export interface MeshSidecar {
   ready(timeoutMs?: number): Promise<void>;
   /** The admin `/config_dump` document. */
   configDump(): Promise<ConfigDump>;
+  /** The admin `/metrics` text (Prometheus exposition). */
+  metrics(): Promise<string>;
   stop(graceMs?: number): Promise<Exit>;
   kill(signal?: NodeJS.Signals): Promise<Exit>;
+}
+
+/** The identity entry of a sidecar's `/config_dump` (null before its first certificate). */
+export interface IdentityDump {
+  readonly spiffeId: string;
+  readonly expiresAt: string;
+  readonly trustDomain: string;
+  /** Bumped with every new certificate. */
+  readonly generation: number;
+  /** How many roots peers are verified against. */
+  readonly roots: number;
 }
 
 /** The parts of a sidecar's `/config_dump` tests look at. */
 export interface ConfigDump {
   readonly version: string;
+  readonly identity?: IdentityDump | null;
   readonly config: {
     readonly endpoints: readonly {
       readonly clusterName: string;
@@ -434,6 +496,9 @@ export async function startMeshSidecar(options: MeshSidecarOptions): Promise<Mes
     proxyId,
     '--drain-delay',
     String(options.drainDelayMs ?? 0),
+    ...(options.caBundle !== undefined ? ['--ca-bundle', options.caBundle] : []),
+    ...(options.token !== undefined ? ['--token', options.token] : []),
+    ...(options.extraArgs ?? []),
   ]);
   const timeoutMs = options.timeoutMs ?? 20_000;
   try {
@@ -463,6 +528,10 @@ export async function startMeshSidecar(options: MeshSidecarOptions): Promise<Mes
       async configDump() {
         const res = await request(`${adminUrl}/config_dump`);
         return (await res.body.json()) as ConfigDump;
+      },
+      async metrics() {
+        const res = await request(`${adminUrl}/metrics`);
+        return res.body.text();
       },
       stop: (graceMs) => proc.stop(graceMs),
       kill: (signal) => proc.kill(signal),
