@@ -69,7 +69,7 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  // The mesh CA only with --tls: its trust bundle in the store turns mesh mTLS on.
+  // The mesh CA unless --no-tls: its trust bundle in the store turns mesh mTLS on.
   const pki = options.tls
     ? await startIdentity({
         store,

@@ -91,7 +91,7 @@ function durationField(body: Record<string, unknown>, field: string): number | u
   }
 }
 
-const CA_OFF = 'the mesh CA is off: start the control plane with --tls';
+const CA_OFF = 'the mesh CA is off: the control plane was started with --no-tls';
 
 /** The identity routes over `deps`; without deps (no CA) each answers 503. */
 export function caRoutes(deps: CaRouteDeps | undefined): Route[] {

@@ -490,7 +490,7 @@ describe('weft control-plane --tls with weft token and weft ca', () => {
       WEFT,
       [
         'control-plane',
-        ...(tls ? ['--tls'] : []),
+        ...(tls ? ['--tls'] : ['--no-tls']),
         '--data-dir',
         dataDir,
         '--grpc-port',
@@ -572,14 +572,17 @@ describe('weft control-plane --tls with weft token and weft ca', () => {
     });
   }
 
-  it('without --tls makes no CA: no trust bundle anywhere, identity verbs say the CA is off', async () => {
+  it('with --no-tls makes no CA: no trust bundle anywhere, identity verbs say the CA is off', async () => {
     const cp = await startCp([], false);
     await expect(stat(join(cp.dataDir, BUNDLE_FILE))).rejects.toThrow(/ENOENT/);
     const list = await weft(cp, ['token', 'list']);
     expect(list.code).toBe(1);
-    expect(list.stderr).toMatch(/the mesh CA is off: start the control plane with --tls/);
+    expect(list.stderr).toMatch(/the mesh CA is off: the control plane was started with --no-tls/);
     const usage = await new Promise<number | null>((resolve) =>
-      spawn(WEFT, ['control-plane', '--ca-cert', 'x.pem'], { stdio: 'ignore' }).once('close', resolve),
+      spawn(WEFT, ['control-plane', '--no-tls', '--ca-cert', 'x.pem'], { stdio: 'ignore' }).once(
+        'close',
+        resolve,
+      ),
     );
     expect(usage).toBe(2);
   });

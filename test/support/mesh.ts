@@ -324,7 +324,7 @@ export async function startControlPlane(options: {
     String(options.adminPort ?? 0),
     '--monitoring-port',
     String(options.monitoringPort ?? 0),
-    ...(options.tls === true ? ['--tls'] : []),
+    ...(options.tls === true ? ['--tls'] : ['--no-tls']),
     ...(options.certTtl !== undefined ? ['--cert-ttl', options.certTtl] : []),
     ...(options.extraArgs ?? []),
   ]);

@@ -231,6 +231,7 @@ export async function startControlPlane(options: {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const args = [
     'control-plane',
+    '--no-tls',
     '--data-dir',
     dataDir,
     ...(options.etcd.length > 0 ? ['--etcd', options.etcd.join(',')] : []),

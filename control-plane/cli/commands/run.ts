@@ -169,7 +169,8 @@ export function registerRunCommands(program: Command): void {
     .option('--monitoring-port <port>', 'metrics and health port', port, 15014)
     .option('--replica-id <id>', 'this replica id (default <hostname>-<pid>)')
     .option('--log-level <level>', 'pino log level', 'info')
-    .option('--tls', 'serve discovery over TLS (CA-issued certificate) with the Identity service')
+    .option('--tls', 'the mesh CA on: TLS discovery and the Identity service (the default)')
+    .option('--no-tls', 'no CA: plain-text discovery and plain-text sidecars (tests, local debugging)')
     .option(
       '--san <name>',
       'extra SAN of the discovery certificate, IP or DNS name (repeatable)',
@@ -209,9 +210,9 @@ export function registerRunCommands(program: Command): void {
           opts.caEncryptionKeyFile,
           opts.certTtl,
         ];
-        if (!opts.tls && needTls.some((v) => v !== undefined)) {
+        if (opts.tls === false && needTls.some((v) => v !== undefined)) {
           cmd.error(
-            '--san, --ca-cert, --ca-key, --ca-chain, --ca-encryption-key-file and --cert-ttl need --tls',
+            '--san, --ca-cert, --ca-key, --ca-chain, --ca-encryption-key-file and --cert-ttl do not go with --no-tls',
           );
         }
         const { runControlPlane } = await import('../../run.ts');
@@ -224,7 +225,7 @@ export function registerRunCommands(program: Command): void {
           monitoringPort: opts.monitoringPort,
           ...(opts.replicaId !== undefined && { replicaId: opts.replicaId }),
           logLevel: opts.logLevel,
-          tls: opts.tls === true,
+          tls: opts.tls !== false,
           ...(opts.san !== undefined && { sans: opts.san }),
           ...(opts.caCert !== undefined && { caCertFile: opts.caCert }),
           ...(opts.caKey !== undefined && { caKeyFile: opts.caKey }),
