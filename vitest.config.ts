@@ -1,11 +1,15 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Tests that hold the machine under steady load for a minute; they run after every other test,
- * one file at a time, so they neither disturb nor are disturbed by timing- and memory-sensitive
- * tests (the machines here have 2 cores).
+ * Tests that put the machine under steady load, or measure memory and failure rates that other
+ * tests' load would distort; they run after every other test, one file at a time (the machines
+ * here have 2 cores).
  */
-const LOAD_TESTS = ['test/integration/mtls-mesh.test.ts'];
+const LOAD_TESTS = [
+  'test/integration/mtls-mesh.test.ts',
+  'test/integration/intermediary-streaming.test.ts',
+  'test/integration/outlier.test.ts',
+];
 
 export default defineConfig({
   test: {

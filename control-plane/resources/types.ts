@@ -129,6 +129,17 @@ export interface BackendTrafficPolicySpec {
     readonly maxPendingRequests: number;
     readonly maxParallelRequests: number;
     readonly maxParallelRetries: number;
+    /** Error-rate breaker per endpoint (Weft's; opossum's settings): off when absent. */
+    readonly errorRate?: {
+      /** Open at this share of failed requests in `window` (1..100). */
+      readonly thresholdPercent: number;
+      /** Only once `window` saw this many requests; default 20. */
+      readonly volumeThreshold: number;
+      /** Open this long, then one probe; default `10s`. */
+      readonly resetTimeout: string;
+      /** The rolling window; default `10s`. */
+      readonly window: string;
+    };
   };
   /** Passive health checking (Envoy outlier detection). */
   readonly outlierDetection?: {
@@ -147,6 +158,13 @@ export interface BackendTrafficPolicySpec {
       readonly healthyThreshold: number;
       readonly unhealthyThreshold: number;
     };
+  };
+  /** Fault injection on the routes to the target Services (Envoy Gateway's names); delay and/or abort. */
+  readonly faultInjection?: {
+    /** Delay `percentage` % (0..100, default 100) of requests by `fixedDelay`. */
+    readonly delay?: { readonly fixedDelay: string; readonly percentage: number };
+    /** Answer `percentage` % (default 100) of requests with `httpStatus` (200..599). */
+    readonly abort?: { readonly httpStatus: number; readonly percentage: number };
   };
 }
 

@@ -13,6 +13,8 @@
  * - With a trust domain (mesh mTLS on, mtls.ts): every `outbound|…` cluster has `tls.enabled` and each
  *   endpoint the SPIFFE ID its sidecar must present (registrations whose namespace or `app` label
  *   cannot form one are left out); the inbound cluster stays plain text.
+ * - Resilience settings (connection pool timeouts, circuit breakers, outlier detection, health
+ *   check, retry budget) from the Service's BackendTrafficPolicy (resilience.ts), on its clusters.
  *
  * Invariants: one ClusterLoadAssignment per Cluster, same name; output sorted by cluster name;
  * endpoint labels with sorted keys.
@@ -21,6 +23,7 @@ import type { Cluster, ClusterLoadAssignment, Endpoint, LbPolicy } from '../../s
 import type { Resource } from '../resources/types.ts';
 import { workloadSpiffeId } from './mtls.ts';
 import { compareResources, compareStrings, sortedRecord } from './order.ts';
+import type { ClusterPolicy } from './resilience.ts';
 import { endpointsOf, inboundClusterName, type MeshService, serviceKey } from './services.ts';
 import { type BackendTrafficPolicySpecView, isServiceRef, namespaceOf } from './specs.ts';
 import type { EndpointRegistration } from './types.ts';
@@ -122,7 +125,8 @@ export interface OutboundClusterRef {
 
 /**
  * Clusters and load assignments for `refs` plus the inbound cluster, sorted by cluster name; with
- * `trustDomain`, the `refs` clusters are mTLS (see the module header).
+ * `trustDomain`, the `refs` clusters are mTLS; `resilience` holds each Service's cluster-level
+ * policy settings (see the module header).
  */
 export function buildClusters(
   refs: readonly OutboundClusterRef[],
@@ -130,6 +134,7 @@ export function buildClusters(
   lb: LbSettings,
   appPort: number,
   trustDomain?: string,
+  resilience?: ReadonlyMap<string, ClusterPolicy>,
 ): { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } {
   const entries: { cluster: Cluster; cla: ClusterLoadAssignment }[] = [];
   const inbound = inboundClusterName(appPort);
@@ -140,7 +145,12 @@ export function buildClusters(
   for (const ref of refs) {
     const settings = lb.get(ref.service.key) ?? { lbPolicy: DEFAULT_LB_POLICY };
     entries.push({
-      cluster: { name: ref.name, ...settings, ...(trustDomain !== undefined && { tls: { enabled: true } }) },
+      cluster: {
+        name: ref.name,
+        ...settings,
+        ...(trustDomain !== undefined && { tls: { enabled: true } }),
+        ...resilience?.get(ref.service.key),
+      },
       cla: { clusterName: ref.name, endpoints: serviceEndpoints(ref.service, endpoints, trustDomain) },
     });
   }

@@ -3,9 +3,10 @@
  * HTTPBackendRef / GRPCBackendRef).
  *
  * Translated: RequestHeaderModifier, ResponseHeaderModifier (on rules and on backendRefs),
- * RequestRedirect (→ redirect action), URLRewrite (→ urlRewrite).
- * Ignored for now (later): RequestMirror, CORS, ExtensionRef, ExternalAuth; on backendRefs every
- * filter but the two header modifiers.
+ * RequestRedirect (→ redirect action), URLRewrite (→ urlRewrite); RequestMirror is translated
+ * by mirrors.ts (it needs the Service index).
+ * Ignored for now (later): CORS, ExtensionRef, ExternalAuth; on backendRefs every filter but the
+ * two header modifiers.
  *
  * Invariants: output objects carry only fields that were set (proto3 JSON, stable snapshots);
  * an unsupported enum value throws `UnsupportedValue`, which drops the whole rule (routes.ts):
@@ -61,7 +62,7 @@ export interface RuleFilters {
 }
 
 /** Filters that Gateway API defines but Weft does not translate yet (accepted, no effect). */
-const LATER: ReadonlySet<string> = new Set(['RequestMirror', 'CORS', 'ExtensionRef', 'ExternalAuth']);
+const LATER: ReadonlySet<string> = new Set(['CORS', 'ExtensionRef', 'ExternalAuth']);
 
 /** A rule's `filters[]` → route fields. At most one filter of each kind counts (CEL enforces one). */
 export function ruleFilters(filters: readonly FilterView[] | undefined): RuleFilters {
@@ -109,6 +110,8 @@ export function ruleFilters(filters: readonly FilterView[] | undefined): RuleFil
           out = { ...out, urlRewrite: rewrite };
         break;
       }
+      case 'RequestMirror':
+        break; // mirrors.ts
       default:
         if (!LATER.has(f.type)) throw new UnsupportedValue(`filter type "${f.type}"`);
     }

@@ -9,8 +9,8 @@
  * - type RegularExpression → RegularExpression `/(?:service)/(?:method)`, a missing half as
  *   `[^/]+`;
  * - no method match → no path condition (every call).
- * Header matches translate as for HTTPRoute. Filters: the header modifiers (RequestMirror and
- * ExtensionRef later). GRPCRoute has no timeouts or redirects.
+ * Header matches translate as for HTTPRoute. Filters: the header modifiers and RequestMirror
+ * (ExtensionRef later). GRPCRoute has no timeouts, retries or redirects.
  */
 import type { PathMatch, RouteMatch } from '../../sidecar/proxy/config/types.ts';
 import { UnsupportedValue } from './filters.ts';

@@ -10,7 +10,10 @@
  *   its weighted backendRefs (none: the proxy answers 500, as Gateway API requires);
  * - header modifiers, URL rewrite (dropped next to a redirect, which CEL forbids anyway);
  * - timeouts: `request` → requestMs, `backendRequest` → backendRequestMs (GEP-2257; "0s" = 0 =
- *   disabled).
+ *   disabled);
+ * - retry (GEP-1731, retry.ts) and RequestMirror filters (mirrors.ts);
+ * - the route-level settings of the BackendTrafficPolicy on the parent Service (resilience.ts):
+ *   retry when the rule has none, a request timeout when the rule has none, fault injection.
  * Invariants: a rule with a value the translator cannot express (unknown enum, invalid regex,
  * bad duration, backendRequest > request) is dropped whole and never half-translated;
  * `translateRouteRules` preserves route then rule order.
@@ -20,10 +23,14 @@ import { parseDurationMs } from '../resources/duration.ts';
 import { ruleFilters, UnsupportedValue, weightedClusters } from './filters.ts';
 import { grpcRuleParts } from './grpc.ts';
 import { httpMatch } from './matches.ts';
+import { ruleMirrors } from './mirrors.ts';
+import { applyRoutePolicy, type RoutePolicy } from './resilience.ts';
+import { httpRouteRetry } from './retry.ts';
 import type { ServiceIndex } from './services.ts';
 import {
   type BackendRefView,
   type FilterView,
+  type HTTPRouteRetryView,
   type HTTPRouteRuleView,
   namespaceOf,
   type RouteResource,
@@ -57,6 +64,8 @@ export interface RuleParts {
   readonly filters?: readonly FilterView[];
   readonly backendRefs?: readonly BackendRefView[];
   readonly timeouts?: RouteTimeouts;
+  /** The rule's own retry stanza (HTTPRoute only); set even when it turns retries off. */
+  readonly retry?: HTTPRouteRetryView;
 }
 
 function httpRuleParts(rule: HTTPRouteRuleView): RuleParts {
@@ -66,6 +75,7 @@ function httpRuleParts(rule: HTTPRouteRuleView): RuleParts {
     ...(rule.filters !== undefined && { filters: rule.filters }),
     ...(rule.backendRefs !== undefined && { backendRefs: rule.backendRefs }),
     ...(t !== undefined && { timeouts: t }),
+    ...(rule.retry !== undefined && { retry: rule.retry }),
   };
 }
 
@@ -76,12 +86,16 @@ function buildRoute(
   routeName: string,
   routeNamespace: string,
   parentPort: number | undefined,
+  policy: RoutePolicy | undefined,
 ): Route {
   const f = ruleFilters(parts.filters);
   const clusters = weightedClusters(services, parts.backendRefs ?? [], routeNamespace, parentPort);
   const action =
     f.redirect !== undefined ? { redirect: f.redirect } : { route: clusters.length > 0 ? { clusters } : {} };
-  return {
+  const retry = parts.retry === undefined ? undefined : httpRouteRetry(parts.retry);
+  const mirrors =
+    f.redirect === undefined ? ruleMirrors(services, parts.filters, routeNamespace, parentPort) : [];
+  const route: Route = {
     name: routeName,
     ...(parts.matches.length > 0 && { matches: parts.matches }),
     ...action,
@@ -89,7 +103,10 @@ function buildRoute(
     ...(f.responseHeaderModifier !== undefined && { responseHeaderModifier: f.responseHeaderModifier }),
     ...(f.urlRewrite !== undefined && f.redirect === undefined && { urlRewrite: f.urlRewrite }),
     ...(parts.timeouts !== undefined && { timeouts: parts.timeouts }),
+    ...(retry !== undefined && { retry }),
+    ...(mirrors.length > 0 && { mirrors }),
   };
+  return applyRoutePolicy(route, policy, parts.retry !== undefined);
 }
 
 /** Called for each rule left out, with its route name and why. */
@@ -97,13 +114,15 @@ export type OnDroppedRule = (routeName: string, reason: string) => void;
 
 /**
  * Every rule of `routes` (in the given order) as proxy Routes for a parent Service routed on
- * `parentPort`. Rules with unsupported values are left out and reported to `onDropped`.
+ * `parentPort`, with the parent's route-level `policy` (resilience.ts). Rules with unsupported
+ * values are left out and reported to `onDropped`.
  */
 export function translateRouteRules(
   services: ServiceIndex,
   routes: readonly RouteResource[],
   parentPort: number | undefined,
   onDropped?: OnDroppedRule,
+  policy?: RoutePolicy,
 ): Route[] {
   const out: Route[] = [];
   for (const r of routes) {
@@ -111,7 +130,7 @@ export function translateRouteRules(
     ruleThunks(r).forEach((rule, i) => {
       const name = `${ns}/${r.metadata.name}/${rule.name ?? `rule-${i}`}`;
       try {
-        out.push(buildRoute(services, rule.parts(), name, ns, parentPort));
+        out.push(buildRoute(services, rule.parts(), name, ns, parentPort, policy));
       } catch (err) {
         if (!(err instanceof UnsupportedValue)) throw err;
         onDropped?.(name, err.message);

@@ -1,8 +1,8 @@
 /**
  * What the translator reads from user resources: read-only views of the Gateway API v1
  * `HTTPRoute` / `GRPCRoute` specs (field names exactly as in apis/v1/httproute_types.go and
- * grpcroute_types.go) and of Weft's `BackendTrafficPolicy` load-balancer settings (Envoy Gateway
- * names). Only the fields the translator uses are listed; everything else is ignored.
+ * grpcroute_types.go) and of Weft's `BackendTrafficPolicy` (Envoy Gateway names). Only the
+ * fields the translator uses are listed; everything else is ignored.
  *
  * Invariants assumed from validation (control-plane/resources/): specs are valid and defaults are
  * applied (metadata.namespace, backendRef weight 1, rule matches default PathPrefix "/"). The
@@ -52,6 +52,14 @@ export interface FilterView {
     readonly statusCode?: number;
   };
   readonly urlRewrite?: { readonly hostname?: string; readonly path?: PathModifierView };
+  readonly requestMirror?: RequestMirrorView;
+}
+
+/** Gateway API HTTPRequestMirrorFilter: percent xor fraction (neither: every request). */
+export interface RequestMirrorView {
+  readonly backendRef: BackendRefView;
+  readonly percent?: number;
+  readonly fraction?: { readonly numerator: number; readonly denominator?: number };
 }
 
 /** Gateway API HTTPBackendRef / GRPCBackendRef. */
@@ -85,6 +93,14 @@ export interface HTTPRouteRuleView {
   readonly filters?: readonly FilterView[];
   readonly backendRefs?: readonly BackendRefView[];
   readonly timeouts?: { readonly request?: string; readonly backendRequest?: string };
+  readonly retry?: HTTPRouteRetryView;
+}
+
+/** Gateway API HTTPRouteRetry (GEP-1731): codes 400..599, attempts, backoff (GEP-2257 duration). */
+export interface HTTPRouteRetryView {
+  readonly codes?: readonly number[];
+  readonly attempts?: number;
+  readonly backoff?: string;
 }
 
 export interface GRPCRouteMatchView {
@@ -119,7 +135,7 @@ export interface TargetRefView {
   readonly name: string;
 }
 
-/** `BackendTrafficPolicy` (weft.dev/v1alpha1), load-balancer part only (Envoy Gateway names). */
+/** `BackendTrafficPolicy` (weft.dev/v1alpha1), Envoy Gateway names; durations are GEP-2257 strings. */
 export interface BackendTrafficPolicySpecView {
   readonly targetRefs?: readonly TargetRefView[];
   readonly loadBalancer?: {
@@ -127,6 +143,54 @@ export interface BackendTrafficPolicySpecView {
     readonly type?: string;
     readonly consistentHash?: { readonly type?: string; readonly header?: { readonly name?: string } };
   };
+  readonly retry?: PolicyRetryView;
+  readonly timeout?: {
+    readonly tcp?: { readonly connectTimeout?: string };
+    readonly http?: { readonly requestTimeout?: string; readonly connectionIdleTimeout?: string };
+  };
+  readonly circuitBreaker?: {
+    readonly maxConnections?: number;
+    readonly maxPendingRequests?: number;
+    readonly maxParallelRequests?: number;
+    readonly maxParallelRetries?: number;
+    readonly errorRate?: {
+      readonly thresholdPercent: number;
+      readonly volumeThreshold?: number;
+      readonly resetTimeout?: string;
+      readonly window?: string;
+    };
+  };
+  readonly outlierDetection?: {
+    readonly consecutive5xxErrors?: number;
+    readonly consecutiveGatewayErrors?: number;
+    readonly interval?: string;
+    readonly baseEjectionTime?: string;
+    readonly maxEjectionPercent?: number;
+  };
+  readonly healthCheck?: {
+    readonly active?: {
+      readonly http?: { readonly path?: string };
+      readonly interval?: string;
+      readonly timeout?: string;
+      readonly healthyThreshold?: number;
+      readonly unhealthyThreshold?: number;
+    };
+  };
+  readonly faultInjection?: {
+    readonly delay?: { readonly fixedDelay?: string; readonly percentage?: number };
+    readonly abort?: { readonly httpStatus?: number; readonly percentage?: number };
+  };
+}
+
+/** BackendTrafficPolicy `retry` (Envoy Gateway's Retry). */
+export interface PolicyRetryView {
+  readonly numRetries?: number;
+  readonly perRetry?: {
+    readonly timeout?: string;
+    readonly backOff?: { readonly baseInterval?: string; readonly maxInterval?: string };
+  };
+  readonly retryOn?: { readonly httpStatusCodes?: readonly number[]; readonly triggers?: readonly string[] };
+  readonly budget?: { readonly percent?: number; readonly minRetriesPerSecond?: number };
 }
 
 /** A route kind the translator turns into proxy routes. */

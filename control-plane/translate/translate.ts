@@ -11,8 +11,10 @@
  *   apply to this client (attach.ts, routes.ts, grpc.ts), or one `default` route forwarding to
  *   the Service's own cluster when none applies. Requests matching no rule get 404 from the proxy;
  * - route config `inbound`: every request to the local app (`inbound|<appPort>`);
- * - a cluster and load assignment for every Service port a route forwards to, plus the inbound
- *   cluster (clusters.ts);
+ * - a cluster and load assignment for every Service port a route forwards or mirrors to, plus
+ *   the inbound cluster (clusters.ts);
+ * - the BackendTrafficPolicy resilience settings: route-level ones on the routes to the targeted
+ *   Service, cluster-level ones on its clusters (resilience.ts);
  * - once the CA's trust bundle exists: the inbound listener's `tls` (STRICT | PERMISSIVE from the
  *   MeshConfig), mTLS mesh clusters with each endpoint's expected SPIFFE ID, and the trust bundle
  *   itself (mtls.ts); without one, plain text everywhere.
@@ -37,6 +39,7 @@ import { inboundRbac } from './authz.ts';
 import { buildClusters, lbSettings, type OutboundClusterRef } from './clusters.ts';
 import { meshMtls } from './mtls.ts';
 import { compareStrings } from './order.ts';
+import { applyRoutePolicy, type TrafficPolicies, trafficPolicies } from './resilience.ts';
 import { translateRouteRules } from './routes.ts';
 import {
   inboundClusterName,
@@ -129,6 +132,7 @@ function defaultRoute(svc: MeshService, port: number): Route {
 function outbound(
   state: MeshState,
   proxy: ProxyIdentity,
+  policies: TrafficPolicies,
 ): { config: RouteConfiguration; used: OutboundClusterRef[] } {
   const services = indexServices(state.resources);
   const attached = attachRoutes(routeResources(state.resources), services);
@@ -142,10 +146,14 @@ function outbound(
     if (domains.length === 0) continue;
     for (const d of domains) claimed.add(d);
     const routes = effectiveRoutes(svc, attached.get(svc.key) ?? [], proxy.namespace);
+    const policy = policies.routes.get(svc.key);
     virtualHosts.push({
       name: `${svc.name}.${svc.namespace}:${port}`,
       domains,
-      routes: routes.length === 0 ? [defaultRoute(svc, port)] : translateRouteRules(services, routes, port),
+      routes:
+        routes.length === 0
+          ? [applyRoutePolicy(defaultRoute(svc, port), policy, false)]
+          : translateRouteRules(services, routes, port, undefined, policy),
     });
   }
 
@@ -153,6 +161,7 @@ function outbound(
   for (const vh of virtualHosts) {
     for (const r of vh.routes ?? []) {
       for (const c of r.route?.clusters ?? []) if (c.invalidReason === undefined) referenced.add(c.name);
+      for (const m of r.mirrors ?? []) referenced.add(m.cluster);
     }
   }
   const used: OutboundClusterRef[] = [];
@@ -174,7 +183,8 @@ export function translate(state: MeshState, proxy: ProxyIdentity): ProxySnapshot
   const version = String(state.revision);
   if (proxy.kind !== 'sidecar') return deepFreeze({ version, config: EMPTY_CONFIG });
 
-  const { config: outboundConfig, used } = outbound(state, proxy);
+  const policies = trafficPolicies(state.resources);
+  const { config: outboundConfig, used } = outbound(state, proxy, policies);
   const mtls = meshMtls(state);
   const { clusters, endpoints } = buildClusters(
     used,
@@ -182,6 +192,7 @@ export function translate(state: MeshState, proxy: ProxyIdentity): ProxySnapshot
     lbSettings(state.resources),
     proxy.appPort,
     mtls?.trustDomain,
+    policies.clusters,
   );
   // AuthorizationPolicy: the inbound listener's rbac (authz.ts).
   const rbac = inboundRbac(state.resources, proxy);

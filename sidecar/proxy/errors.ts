@@ -6,6 +6,8 @@
  *
  * Statuses follow RFC 9110 §15 (502 bad gateway for an invalid upstream response or reset,
  * 503 when no upstream could be reached, 504 when the upstream did not answer in time).
+ * One kind's status is only a default: `FAULT_INJECTED` (a route's fault injection aborted the
+ * request, Envoy's `FI` flag) answers with the status the route configures (`fault.abortStatus`).
  */
 
 export const ERROR_CATALOGUE = {
@@ -23,6 +25,7 @@ export const ERROR_CATALOGUE = {
   REQUEST_TIMEOUT: { status: 504, message: 'the request did not complete within the route request timeout' },
   OVERFLOW: { status: 503, message: 'the cluster is at its connection or request limit' },
   CIRCUIT_OPEN: { status: 503, message: 'the circuit breaker for the upstream is open' },
+  FAULT_INJECTED: { status: 503, message: 'the route aborted the request (fault injection)' },
   RBAC_DENIED: { status: 403, message: 'denied by authorization policy' },
   RATE_LIMITED: { status: 429, message: 'rate limit exceeded' },
   UNAUTHENTICATED: { status: 401, message: 'authentication required' },

@@ -13,15 +13,24 @@
  *     retryOn: {triggers: [connect-failure, reset, retriable-status-codes], httpStatusCodes: [503]}
  *     budget: {percent: 20, minRetriesPerSecond: 3}       # defaults 20 % and 3 (Envoy's)
  *   timeout: {tcp: {connectTimeout: 2s}, http: {requestTimeout: 10s, connectionIdleTimeout: 1h}}
- *   circuitBreaker: {maxConnections: 1024, maxPendingRequests: 1024, maxParallelRequests: 1024, maxParallelRetries: 1024}
+ *   circuitBreaker: {maxConnections: 1024, maxPendingRequests: 1024, maxParallelRequests: 1024, maxParallelRetries: 1024,
+ *                    errorRate: {thresholdPercent: 50, volumeThreshold: 20, resetTimeout: 10s, window: 10s}}
  *   outlierDetection: {consecutive5xxErrors: 5, consecutiveGatewayErrors: 0, interval: 3s, baseEjectionTime: 30s, maxEjectionPercent: 10}
  *   healthCheck:
  *     active: {type: HTTP, http: {path: /healthz}, interval: 3s, timeout: 1s, healthyThreshold: 1, unhealthyThreshold: 3}
+ *   faultInjection:                                       # per route, Envoy Gateway's names
+ *     delay: {fixedDelay: 2s, percentage: 10}             # percentage 0..100, default 100
+ *     abort: {httpStatus: 503, percentage: 5}             # httpStatus 200..599
  * ```
+ * `circuitBreaker.errorRate` is Weft's addition (Envoy Gateway has no error-rate breaker): an
+ * opossum/Hystrix-style breaker per endpoint that opens when, within `window`, at least
+ * `volumeThreshold` requests were made and `thresholdPercent` % of them failed, and lets one probe
+ * through after `resetTimeout`.
  * Defaults (filled in only inside a section that is present) are Envoy Gateway's. Cross-field
  * rules: consistentHash is set exactly when type is ConsistentHash; backOff.maxInterval >=
  * baseInterval; httpStatusCodes need the retriable-status-codes trigger when triggers are listed;
- * an active health check's timeout does not exceed its interval.
+ * an active health check's timeout does not exceed its interval; faultInjection sets delay, abort
+ * or both.
  */
 import { parseDurationMs } from '../duration.ts';
 import { headerName } from '../names.ts';
@@ -133,6 +142,27 @@ const activeHealthCheck = obj(
   },
 );
 
+const errorRate = obj({
+  thresholdPercent: int(1, 100),
+  volumeThreshold: withDefault(int(1, 1_000_000), 20),
+  resetTimeout: withDefault(positive, '10s'),
+  window: withDefault(positive, '10s'),
+});
+
+const percentage = withDefault(num(0, 100), 100);
+
+const faultInjection = obj(
+  {
+    delay: optional(obj({ fixedDelay: positive, percentage })),
+    abort: optional(obj({ httpStatus: int(200, 599), percentage })),
+  },
+  {
+    refine: (f, path, issues) => {
+      if (f.delay === undefined && f.abort === undefined) issues.add(path, 'must set delay, abort or both');
+    },
+  },
+);
+
 export const backendTrafficPolicySpecSchema: Schema<BackendTrafficPolicySpec> = obj({
   targetRefs: targetRefs(['Service']),
   loadBalancer: optional(loadBalancer),
@@ -151,6 +181,7 @@ export const backendTrafficPolicySpecSchema: Schema<BackendTrafficPolicySpec> = 
       maxPendingRequests: withDefault(count, 1024),
       maxParallelRequests: withDefault(count, 1024),
       maxParallelRetries: withDefault(count, 1024),
+      errorRate: optional(errorRate),
     }),
   ),
   outlierDetection: optional(
@@ -163,6 +194,7 @@ export const backendTrafficPolicySpecSchema: Schema<BackendTrafficPolicySpec> = 
     }),
   ),
   healthCheck: optional(obj({ active: optional(activeHealthCheck) })),
+  faultInjection: optional(faultInjection),
 });
 
 export const backendTrafficPolicy: KindHandler = {

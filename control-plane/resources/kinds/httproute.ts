@@ -10,6 +10,8 @@
  *   ReplacePrefixMatch only with exactly one PathPrefix match; path modifier type and value agree.
  * - Header modifiers: one action per header name (case-insensitive).
  * - timeouts.backendRequest <= timeouts.request unless request is `0s` (disabled).
+ * - retry.attempts 0..100 (GEP-1731 leaves the bound to implementations; Weft's matches
+ *   BackendTrafficPolicy `retry.numRetries`).
  * - Rule names unique; at most 128 matches across the rules; backendRefs to Services have a port.
  * Maximum list sizes, weights 0..1000000, retry codes 400..599 (GEP-1731) and enums come from
  * the schema.
@@ -331,7 +333,17 @@ function checkRule(rule: HTTPRouteRule, path: string, issues: Issues): void {
       );
     }
   }
+  const attempts = rule.retry?.attempts;
+  if (attempts !== undefined && (attempts < 0 || attempts > MAX_RETRY_ATTEMPTS)) {
+    issues.add(
+      joinPath(joinPath(path, 'retry'), 'attempts'),
+      `must be an integer 0..${MAX_RETRY_ATTEMPTS} (got ${attempts})`,
+    );
+  }
 }
+
+/** GEP-1731 leaves `attempts` unbounded; Weft takes 0..100, as BackendTrafficPolicy numRetries. */
+const MAX_RETRY_ATTEMPTS = 100;
 
 /** Gateway API CEL rules over a defaulted spec. */
 export function checkHTTPRouteRules(spec: HTTPRouteSpec, issues: Issues): void {

@@ -42,6 +42,10 @@ export function checkConsistency(config: ProxyConfig): string[] {
             problems.push(`${id}: route.clusters: no Cluster named "${wc.name}"`);
           }
         }
+        for (const [mi, m] of (r.mirrors ?? []).entries()) {
+          if (!clusterNames.has(m.cluster))
+            problems.push(`${id}: mirrors[${mi}].cluster: no Cluster named "${m.cluster}"`);
+        }
       }
     }
   }

@@ -2,7 +2,10 @@
  * The request pipeline of one listener: read the target, prepare the upstream headers
  * (hop-by-hop removal, X-Forwarded-For, x-request-id, traceparent), run the filter chain,
  * then the router as the terminal step: a local answer (direct response, redirect, 404, 500
- * for an invalid backend) or an upstream exchange on the picked cluster endpoint.
+ * for an invalid backend) or an upstream exchange on the cluster (forward.ts: admission, endpoint
+ * picks, attempts with the route's retry policy and deadlines). A route's fault
+ * injection (fault.ts) runs right after the match; its request mirrors (mirror.ts) start beside
+ * the upstream exchange.
  *
  * The route table and the cluster set are read through `PipelineState`, which the proxy swaps
  * as a whole when a new config version is applied; a request keeps the state it started with.
@@ -10,13 +13,14 @@
 
 import type { HttpFilter } from '../filters/filter.ts';
 import { requestId } from '../ids.ts';
-import type { RouteRequest, RouteTable } from '../router/types.ts';
-import { armTimer, type TimerEntry } from '../timers.ts';
+import type { RouteMatchResult, RouteRequest, RouteTable } from '../router/types.ts';
 import type { UpstreamCluster } from '../upstream/types.ts';
 import type { RequestContext } from './context.ts';
+import { injectFault } from './fault.ts';
 import { UpstreamExchange } from './forward.ts';
 import { applyForwardedFor, plainAddress, upstreamRequestHeaders } from './headers.ts';
 import { sendError, sendReply } from './local-reply.ts';
+import { mirrorRequest } from './mirror.ts';
 import { parseTarget } from './target.ts';
 import { nextTraceparent } from './trace.ts';
 
@@ -25,14 +29,6 @@ export interface PipelineState {
   readonly routeTable: RouteTable;
   readonly clusters: { get(name: string): UpstreamCluster | undefined };
   readonly filters: readonly HttpFilter[];
-}
-
-class RequestDeadline implements TimerEntry {
-  deadlineMs = 0;
-  exchange: UpstreamExchange | undefined;
-  onTimeout(): void {
-    this.exchange?.fail('REQUEST_TIMEOUT');
-  }
 }
 
 function hasRequestBody(ctx: RequestContext): boolean {
@@ -108,6 +104,21 @@ function route(ctx: RequestContext, state: PipelineState, rr: RouteRequest, port
     return;
   }
   ctx.routeName = match.routeName;
+  const fault = match.fault;
+  if (fault !== undefined) {
+    if (injectFault(ctx, fault, Math.random, () => act(ctx, state, rr, port, match))) return;
+  }
+  act(ctx, state, rr, port, match);
+}
+
+/** The matched route's action (after any injected delay): a local answer or the upstream exchange. */
+function act(
+  ctx: RequestContext,
+  state: PipelineState,
+  rr: RouteRequest,
+  port: number | undefined,
+  match: RouteMatchResult,
+): void {
   const action = match.action;
   if (action.kind === 'direct') {
     sendReply(ctx, action.status, action.body, { 'content-type': action.contentType });
@@ -137,12 +148,6 @@ function route(ctx: RequestContext, state: PipelineState, rr: RouteRequest, port
     const v = headers[cluster.hashHeader];
     hashKey = Array.isArray(v) ? v[0] : v;
   }
-  const endpoint = cluster.pick({ hashKey, random: Math.random });
-  if (endpoint === undefined) {
-    sendError(ctx, 'NO_HEALTHY_UPSTREAM', backend.cluster);
-    return;
-  }
-  ctx.upstreamHost = endpoint.key;
 
   match.requestHeaderModifier?.apply(headers);
   backend.requestHeaderModifier?.apply(headers);
@@ -158,19 +163,19 @@ function route(ctx: RequestContext, state: PipelineState, rr: RouteRequest, port
     path = url.charCodeAt(0) === 47 ? url : q === -1 ? rr.path : rr.path + url.slice(q);
   }
 
-  let deadline: RequestDeadline | undefined;
-  if (match.timeouts.requestMs > 0) {
-    deadline = new RequestDeadline();
-    armTimer(deadline, match.timeouts.requestMs);
+  if (match.mirrors.length > 0) {
+    const source = { method: rr.method, path, headers, body: hasRequestBody(ctx) ? ctx.req : undefined };
+    mirrorRequest(source, match.mirrors, state.clusters, Math.random, match.timeouts.requestMs);
   }
-  const exchange = new UpstreamExchange(ctx, {
-    endpoint,
+  // Admission, endpoint picks, attempts, retries and deadlines: forward.ts.
+  new UpstreamExchange(ctx, {
+    cluster,
+    hashKey,
     path,
     hasBody: hasRequestBody(ctx),
+    requestMs: match.timeouts.requestMs,
     backendRequestMs: match.timeouts.backendRequestMs,
+    retry: match.retry,
     responseModifiers: [match.responseHeaderModifier, backend.responseHeaderModifier],
-    requestDeadline: deadline,
-  });
-  if (deadline !== undefined) deadline.exchange = exchange;
-  exchange.start();
+  }).start();
 }

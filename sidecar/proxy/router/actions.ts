@@ -10,21 +10,43 @@
  * statusCode defaults to 302. Port when unset: the well-known port of a configured scheme
  * (http 80, https 443), otherwise the listener port the caller passes. The port is left out of
  * Location for http:80 and https:443. The query string is kept.
+ *
+ * Fault injection and request mirrors (Envoy's fault filter and request_mirror_policies; Gateway
+ * API RequestMirror) are route policies compiled here too: percents in [0, 100], absent meaning
+ * 100 (proto3 cannot tell an explicit 0 from absent on the wire, so the translator never sends 0);
+ * an abort status in [200, 599]; a mirror names a cluster.
+ *
+ * Retry policy (GEP-1731 plus Envoy's retry policy): proto3 zero values mean "unset" and take the
+ * defaults in `RETRY_DEFAULTS`; backoffMaxMs unset is 10 × backoffBaseMs (Envoy), so 250 ms by
+ * default; retryMethods unset are the idempotent methods of RFC 9110 §9.2.2. Statuses must lie in
+ * [400, 599] (GEP-1731's HTTPRouteRetryStatusCode), methods must be tokens, the per-try timeout may
+ * not exceed the request timeout, and the body buffer is bounded (`MAX_BUFFERED_BODY_BYTES`).
  */
 import type {
   DirectResponseAction,
+  FaultInjection,
   RedirectAction as RedirectConfig,
+  RequestMirror,
+  RetryPolicy,
   RouteAction as RouteActionConfig,
 } from '../config/types.ts';
 import { type ConfigLocation, invalid } from './config-error.ts';
 import { compileHeaderModifier } from './headers.ts';
+import { TOKEN } from './match.ts';
 import {
   applyPathModifier,
   type CompiledPathModifier,
   compileHostname,
   compilePathModifier,
 } from './rewrite.ts';
-import type { RouteAction, RouteRequest, WeightedBackend } from './types.ts';
+import type {
+  CompiledFault,
+  CompiledMirror,
+  CompiledRetryPolicy,
+  RouteAction,
+  RouteRequest,
+  WeightedBackend,
+} from './types.ts';
 
 export const NO_WEIGHTED_BACKEND = 'no backend with weight > 0';
 export const DEFAULT_CONTENT_TYPE = 'text/plain; charset=utf-8';
@@ -216,4 +238,160 @@ export function compileDirect(cfg: DirectResponseAction, where: ConfigLocation, 
     invalid(where, `${field}.contentType`, 'content type must be visible ASCII');
   }
   return Object.freeze({ kind: 'direct', status, body: cfg.body ?? '', contentType });
+}
+
+/** `percent` (absent: 100) checked to lie in [0, 100]. */
+function percentOf(value: number | undefined, where: ConfigLocation, field: string): number {
+  const percent = value ?? 100;
+  if (typeof percent !== 'number' || !(percent >= 0 && percent <= 100)) {
+    invalid(where, field, `must be a number in [0, 100], got ${String(value)}`);
+  }
+  return percent;
+}
+
+/**
+ * Compiles a route's fault injection at `field` (`fault`); `undefined` when it injects nothing
+ * (no delay and no abort).
+ * @throws RouteConfigError for a delay that is not a non-negative integer, a percent outside
+ *   [0, 100], or an abort status outside 200–599.
+ */
+export function compileFault(
+  cfg: FaultInjection | undefined,
+  where: ConfigLocation,
+  field: string,
+): CompiledFault | undefined {
+  if (cfg === undefined) return undefined;
+  const delayMs = cfg.delayMs ?? 0;
+  if (!Number.isInteger(delayMs) || delayMs < 0) {
+    invalid(where, `${field}.delayMs`, `must be a non-negative integer, got ${String(cfg.delayMs)}`);
+  }
+  const abortStatus = cfg.abortStatus ?? 0;
+  if (abortStatus !== 0 && (!Number.isInteger(abortStatus) || abortStatus < 200 || abortStatus > 599)) {
+    invalid(where, `${field}.abortStatus`, `must be an integer in [200, 599], got ${String(abortStatus)}`);
+  }
+  const delayPercent = percentOf(cfg.delayPercent, where, `${field}.delayPercent`);
+  const abortPercent = percentOf(cfg.abortPercent, where, `${field}.abortPercent`);
+  if (delayMs === 0 && abortStatus === 0) return undefined;
+  return Object.freeze({ delayMs, delayPercent, abortStatus, abortPercent });
+}
+
+const NO_MIRRORS: readonly CompiledMirror[] = Object.freeze([]);
+
+/**
+ * Compiles a route's request mirrors at `field` (`mirrors`).
+ * @throws RouteConfigError for a mirror without a cluster name or a percent outside [0, 100].
+ */
+export function compileMirrors(
+  cfg: readonly RequestMirror[] | undefined,
+  where: ConfigLocation,
+  field: string,
+): readonly CompiledMirror[] {
+  if (cfg === undefined || cfg.length === 0) return NO_MIRRORS;
+  return Object.freeze(
+    cfg.map((m, i) => {
+      if (typeof m.cluster !== 'string' || m.cluster.length === 0) {
+        invalid(where, `${field}[${i}].cluster`, 'cluster name is required');
+      }
+      return Object.freeze({
+        cluster: m.cluster,
+        percent: percentOf(m.percent, where, `${field}[${i}].percent`),
+      });
+    }),
+  );
+}
+
+/** Defaults of `RetryPolicy` fields left unset (0 / empty). */
+export const RETRY_DEFAULTS = Object.freeze({
+  backoffBaseMs: 25,
+  /** Times backoffBaseMs when backoffMaxMs is unset (Envoy's default cap). */
+  backoffMaxFactor: 10,
+  maxBufferedBodyBytes: 65_536,
+  /** The idempotent methods (RFC 9110 §9.2.2). */
+  retryMethods: Object.freeze(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']),
+});
+
+/** Largest request body a route may buffer for replay (bytes): memory per in-flight request. */
+export const MAX_BUFFERED_BODY_BYTES = 64 * 1024 * 1024;
+
+function nonNegativeInt(value: number | undefined, where: ConfigLocation, field: string): number {
+  const v = value ?? 0;
+  if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
+    invalid(where, field, `must be a non-negative integer, got ${String(value)}`);
+  }
+  return v;
+}
+
+/**
+ * Compiles a route's retry policy at `field` (`retry`) with its defaults applied; `requestMs` is
+ * the route's compiled request timeout (0: none).
+ * @throws RouteConfigError for a count, timeout or size that is not a non-negative integer, a status
+ *   outside [400, 599], a method that is not a token, backoffMaxMs below backoffBaseMs, a per-try
+ *   timeout above the request timeout, or a body buffer above `MAX_BUFFERED_BODY_BYTES`.
+ */
+export function compileRetryPolicy(
+  cfg: RetryPolicy | undefined,
+  requestMs: number,
+  where: ConfigLocation,
+  field: string,
+): CompiledRetryPolicy | undefined {
+  if (cfg === undefined) return undefined;
+  const numRetries = nonNegativeInt(cfg.numRetries, where, `${field}.numRetries`);
+  const statuses = new Set<number>();
+  (cfg.retryOnStatus ?? []).forEach((status, i) => {
+    if (!Number.isInteger(status) || status < 400 || status > 599) {
+      invalid(
+        where,
+        `${field}.retryOnStatus[${i}]`,
+        `must be an integer in [400, 599], got ${String(status)}`,
+      );
+    }
+    statuses.add(status);
+  });
+  const perTryTimeoutMs = nonNegativeInt(cfg.perTryTimeoutMs, where, `${field}.perTryTimeoutMs`);
+  if (requestMs > 0 && perTryTimeoutMs > requestMs) {
+    invalid(
+      where,
+      `${field}.perTryTimeoutMs`,
+      `${perTryTimeoutMs} must not exceed timeouts.requestMs ${requestMs}`,
+    );
+  }
+  const backoffBaseMs =
+    nonNegativeInt(cfg.backoffBaseMs, where, `${field}.backoffBaseMs`) || RETRY_DEFAULTS.backoffBaseMs;
+  const backoffMaxMs =
+    nonNegativeInt(cfg.backoffMaxMs, where, `${field}.backoffMaxMs`) ||
+    backoffBaseMs * RETRY_DEFAULTS.backoffMaxFactor;
+  if (backoffMaxMs < backoffBaseMs) {
+    invalid(
+      where,
+      `${field}.backoffMaxMs`,
+      `${backoffMaxMs} must not be below backoffBaseMs ${backoffBaseMs}`,
+    );
+  }
+  const methods = cfg.retryMethods !== undefined && cfg.retryMethods.length > 0 ? cfg.retryMethods : null;
+  (methods ?? []).forEach((method, i) => {
+    if (typeof method !== 'string' || !TOKEN.test(method)) {
+      invalid(where, `${field}.retryMethods[${i}]`, `"${String(method)}" is not a valid method`);
+    }
+  });
+  const maxBufferedBodyBytes =
+    nonNegativeInt(cfg.maxBufferedBodyBytes, where, `${field}.maxBufferedBodyBytes`) ||
+    RETRY_DEFAULTS.maxBufferedBodyBytes;
+  if (maxBufferedBodyBytes > MAX_BUFFERED_BODY_BYTES) {
+    invalid(
+      where,
+      `${field}.maxBufferedBodyBytes`,
+      `${maxBufferedBodyBytes} exceeds the limit of ${MAX_BUFFERED_BODY_BYTES} bytes`,
+    );
+  }
+  return Object.freeze({
+    numRetries,
+    retryOnStatus: statuses,
+    retryOnConnectFailure: cfg.retryOnConnectFailure === true,
+    retryOnReset: cfg.retryOnReset === true,
+    perTryTimeoutMs,
+    backoffBaseMs,
+    backoffMaxMs,
+    retryMethods: new Set(methods ?? RETRY_DEFAULTS.retryMethods),
+    maxBufferedBodyBytes,
+  });
 }

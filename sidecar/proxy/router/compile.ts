@@ -15,7 +15,15 @@
  * a route with no action forwards to no backend (500), as a rule without backendRefs does.
  */
 import type { Route, RouteConfiguration, RouteTimeouts, UrlRewrite, VirtualHost } from '../config/types.ts';
-import { bindRedirect, compileDirect, compileForward, compileRedirect } from './actions.ts';
+import {
+  bindRedirect,
+  compileDirect,
+  compileFault,
+  compileForward,
+  compileMirrors,
+  compileRedirect,
+  compileRetryPolicy,
+} from './actions.ts';
 import { type ConfigLocation, invalid } from './config-error.ts';
 import { compileHeaderModifier } from './headers.ts';
 import { buildHostIndex, type DomainEntry, type HostIndex } from './host.ts';
@@ -28,7 +36,10 @@ import {
   compilePathModifier,
 } from './rewrite.ts';
 import type {
+  CompiledFault,
   CompiledHeaderModifier,
+  CompiledMirror,
+  CompiledRetryPolicy,
   RouteAction,
   RouteMatchResult,
   RouteRequest,
@@ -47,6 +58,9 @@ class RouteResult implements RouteMatchResult {
   readonly requestHeaderModifier: CompiledHeaderModifier | undefined;
   readonly responseHeaderModifier: CompiledHeaderModifier | undefined;
   readonly timeouts: Required<RouteTimeouts>;
+  readonly fault: CompiledFault | undefined;
+  readonly mirrors: readonly CompiledMirror[];
+  readonly retry: CompiledRetryPolicy | undefined;
   readonly #rewrite: CompiledRewrite | undefined;
   readonly #matchedPrefix: string;
 
@@ -57,6 +71,9 @@ class RouteResult implements RouteMatchResult {
     this.requestHeaderModifier = shared.requestHeaderModifier;
     this.responseHeaderModifier = shared.responseHeaderModifier;
     this.timeouts = shared.timeouts;
+    this.fault = shared.fault;
+    this.mirrors = shared.mirrors;
+    this.retry = shared.retry;
     this.#rewrite = shared.rewrite;
     this.#matchedPrefix = matchedPrefix;
   }
@@ -76,6 +93,9 @@ interface SharedRouteParts {
   readonly responseHeaderModifier: CompiledHeaderModifier | undefined;
   readonly timeouts: Required<RouteTimeouts>;
   readonly rewrite: CompiledRewrite | undefined;
+  readonly fault: CompiledFault | undefined;
+  readonly mirrors: readonly CompiledMirror[];
+  readonly retry: CompiledRetryPolicy | undefined;
 }
 
 interface Candidate {
@@ -166,6 +186,7 @@ function compileRoute(
     route.redirect === undefined ? undefined : compileRedirect(route.redirect, where, 'redirect');
   if (redirect?.path?.replacePrefix) requirePrefixMatches(matches, where, 'redirect.path.type');
 
+  const timeouts = compileTimeouts(route.timeouts, where);
   const shared: SharedRouteParts = {
     routeName,
     virtualHost: vhostName,
@@ -175,8 +196,11 @@ function compileRoute(
       where,
       'responseHeaderModifier',
     ),
-    timeouts: compileTimeouts(route.timeouts, where),
+    timeouts,
     rewrite,
+    fault: compileFault(route.fault, where, 'fault'),
+    mirrors: compileMirrors(route.mirrors, where, 'mirrors'),
+    retry: compileRetryPolicy(route.retry, timeouts.requestMs, where, 'retry'),
   };
   let sharedAction: RouteAction | undefined;
   if (route.directResponse !== undefined) {
@@ -212,7 +236,9 @@ function compileVirtualHost(vh: VirtualHost, vhostName: string, routeConfig: str
  *   header name or method; more than one action; a redirect together with a URL rewrite; a bad
  *   redirect scheme, host, port or status; REPLACE_PREFIX_MATCH on a non-PathPrefix match; a bad
  *   weight or a cluster without a name; bad header modifier names or values; negative timeouts or
- *   `backendRequestMs > requestMs`; a direct response status outside 200–599.
+ *   `backendRequestMs > requestMs`; a direct response status outside 200–599; a fault percent
+ *   outside [0, 100] or abort status outside 200–599; a mirror without a cluster name; an invalid
+ *   retry policy (see `compileRetryPolicy`).
  */
 export function compileRouteTable(config: RouteConfiguration): RouteTable {
   const routeConfig = typeof config.name === 'string' ? config.name : '';

@@ -71,6 +71,49 @@ export interface RouteMatchResult {
    */
   rewrite(req: RouteRequest): { readonly path: string; readonly host: string | undefined } | undefined;
   readonly timeouts: Required<RouteTimeouts>;
+  /** The route's retry policy (defaults applied), or `undefined` when it has none. */
+  readonly retry: CompiledRetryPolicy | undefined;
+  /** The route's fault injection, or `undefined` when it injects none. */
+  readonly fault: CompiledFault | undefined;
+  /** Gateway API RequestMirror targets; empty (a shared frozen array) when none. */
+  readonly mirrors: readonly CompiledMirror[];
+}
+
+/**
+ * Envoy-style fault injection for one route: delay `delayPercent` % of requests by `delayMs`,
+ * then abort `abortPercent` % with `abortStatus`. A part with 0 ms / status 0 is off; percents
+ * are in [0, 100] (an absent percent in the config means 100).
+ */
+export interface CompiledFault {
+  readonly delayMs: number;
+  readonly delayPercent: number;
+  readonly abortStatus: number;
+  readonly abortPercent: number;
+}
+
+/** One RequestMirror: a copy of `percent` % of requests (0..100) goes to `cluster`. */
+export interface CompiledMirror {
+  readonly cluster: string;
+  readonly percent: number;
+}
+
+/**
+ * A route's retry policy (GEP-1731, Envoy's retry policy) with its defaults applied. Attempts are
+ * `1 + numRetries`; a status in `retryOnStatus`, a connect failure or reset when enabled, and a
+ * per-try timeout are retriable; only methods in `retryMethods` are retried, and a request body
+ * only when it was buffered within `maxBufferedBodyBytes`.
+ */
+export interface CompiledRetryPolicy {
+  readonly numRetries: number;
+  readonly retryOnStatus: ReadonlySet<number>;
+  readonly retryOnConnectFailure: boolean;
+  readonly retryOnReset: boolean;
+  /** Per-attempt timeout (ms); 0: the route's `backendRequestMs`, if any. */
+  readonly perTryTimeoutMs: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  readonly retryMethods: ReadonlySet<string>;
+  readonly maxBufferedBodyBytes: number;
 }
 
 export interface RouteTable {

@@ -10,12 +10,42 @@
  * source, as in Istio: the client side cannot tell). `weft_tls_handshakes_total{side, result}`
  * counts handshakes from the `weft:tls:handshake` channel (side downstream | upstream, result
  * ok | failed), so connection reuse is visible: in steady state it does not grow.
+ *
+ * Retries (from the `weft:retry` channel): `weft_retries_total{cluster, reason}` counts retries
+ * made, reason `5xx` / `4xx` (the status class retried on), `connect_failure`, `reset` or
+ * `per_try_timeout`; `weft_retries_skipped_total{cluster, reason}` counts retriable attempts not
+ * retried, reason `budget_exhausted`, `overflow`, `body_not_replayable` or `no_time_left`.
+ *
+ * Mirrors (from the `weft:mirror` channel): `weft_mirrored_requests_total{cluster, result}` counts
+ * request copies due to a route's mirrors, result `ok`, `error`, `no_endpoint`, `overflow`,
+ * `body_too_large` or `body_incomplete` (see `MirrorResult`).
+ *
+ * Cluster resilience (upstream/): `weft_circuit_breaker_state{cluster, endpoint}` (gauge: 0 closed,
+ * 1 half-open, 2 open; from `weft:breaker`, removed with the endpoint), `weft_overflow_total{cluster,
+ * limit}` (limit max_requests | max_pending_requests | max_retries; from `weft:overflow`) and
+ * `weft_outlier_ejections_total{cluster, reason}` (reason consecutive_server_errors |
+ * consecutive_gateway_errors | success_rate; from `weft:outlier`).
  */
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { RequestContext } from '../http/context.ts';
 import { type TlsHandshakeEvent, tlsHandshake } from '../identity.ts';
-import { requestEnd } from './channels.ts';
+import {
+  type BreakerStateEvent,
+  breakerChannel,
+  type MirrorEvent,
+  mirrorChannel,
+  type OutlierEvent,
+  type OverflowEvent,
+  outlierChannel,
+  overflowChannel,
+  type RetryEvent,
+  requestEnd,
+  retryChannel,
+} from './channels.ts';
 import { REQUEST_LABELS, type RequestLabel, reporterOf, type Workload } from './labels.ts';
+
+/** `weft_circuit_breaker_state` values. */
+const BREAKER_GAUGE = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 } as const;
 
 export const DURATION_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
@@ -32,12 +62,41 @@ export class ProxyMetrics {
   readonly #requests: Counter<RequestLabel>;
   readonly #duration: Histogram<RequestLabel>;
   readonly #handshakes: Counter<'side' | 'result'>;
+  readonly #retries: Counter<'cluster' | 'reason'>;
+  readonly #retriesSkipped: Counter<'cluster' | 'reason'>;
+  readonly #mirrored: Counter<'cluster' | 'result'>;
+  readonly #breakerState: Gauge<'cluster' | 'endpoint'>;
+  readonly #overflows: Counter<'cluster' | 'limit'>;
+  readonly #ejections: Counter<'cluster' | 'reason'>;
   readonly #children = new Map<string, Children>();
   readonly #workload: Workload;
   readonly #onEnd = (message: unknown): void => this.#record(message as RequestContext);
   readonly #onHandshake = (message: unknown): void => {
     const e = message as TlsHandshakeEvent;
     this.#handshakes.inc({ side: e.side, result: e.ok ? 'ok' : 'failed' });
+  };
+  readonly #onRetry = (message: unknown): void => {
+    const e = message as RetryEvent;
+    (e.retried ? this.#retries : this.#retriesSkipped).inc({ cluster: e.cluster, reason: e.reason });
+  };
+  readonly #onMirror = (message: unknown): void => {
+    const e = message as MirrorEvent;
+    this.#mirrored.inc({ cluster: e.cluster, result: e.result });
+  };
+
+  readonly #onBreaker = (message: unknown): void => {
+    const e = message as BreakerStateEvent;
+    const labels = { cluster: e.cluster, endpoint: e.endpoint };
+    if (e.state === 'REMOVED') this.#breakerState.remove(labels);
+    else this.#breakerState.set(labels, BREAKER_GAUGE[e.state]);
+  };
+  readonly #onOverflow = (message: unknown): void => {
+    const e = message as OverflowEvent;
+    this.#overflows.inc({ cluster: e.cluster, limit: e.limit });
+  };
+  readonly #onOutlier = (message: unknown): void => {
+    const e = message as OutlierEvent;
+    if (e.ejected) this.#ejections.inc({ cluster: e.cluster, reason: e.reason });
   };
 
   constructor(workload: Workload) {
@@ -62,8 +121,49 @@ export class ProxyMetrics {
       labelNames: ['side', 'result'],
       registers: [this.registry],
     });
+    this.#retries = new Counter({
+      name: 'weft_retries_total',
+      help: 'Retries made, by cluster and reason (status class retried on, or the failure retried).',
+      labelNames: ['cluster', 'reason'],
+      registers: [this.registry],
+    });
+    this.#retriesSkipped = new Counter({
+      name: 'weft_retries_skipped_total',
+      help: 'Retriable attempts not retried, by cluster and reason (budget, overflow, body, time).',
+      labelNames: ['cluster', 'reason'],
+      registers: [this.registry],
+    });
+    this.#mirrored = new Counter({
+      name: 'weft_mirrored_requests_total',
+      help: 'Request copies sent (or skipped) for route mirrors, by mirror cluster and result.',
+      labelNames: ['cluster', 'result'],
+      registers: [this.registry],
+    });
+    this.#breakerState = new Gauge({
+      name: 'weft_circuit_breaker_state',
+      help: 'Error-rate circuit breaker state per upstream endpoint: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['cluster', 'endpoint'],
+      registers: [this.registry],
+    });
+    this.#overflows = new Counter({
+      name: 'weft_overflow_total',
+      help: 'Requests and retries refused by a cluster pool limit (503 OVERFLOW), by cluster and limit.',
+      labelNames: ['cluster', 'limit'],
+      registers: [this.registry],
+    });
+    this.#ejections = new Counter({
+      name: 'weft_outlier_ejections_total',
+      help: 'Upstream endpoints ejected by outlier detection, by cluster and reason.',
+      labelNames: ['cluster', 'reason'],
+      registers: [this.registry],
+    });
+    breakerChannel.subscribe(this.#onBreaker);
+    overflowChannel.subscribe(this.#onOverflow);
+    outlierChannel.subscribe(this.#onOutlier);
     requestEnd.subscribe(this.#onEnd);
     tlsHandshake.subscribe(this.#onHandshake);
+    retryChannel.subscribe(this.#onRetry);
+    mirrorChannel.subscribe(this.#onMirror);
   }
 
   #record(ctx: RequestContext): void {
@@ -111,7 +211,12 @@ export class ProxyMetrics {
   }
 
   close(): void {
+    breakerChannel.unsubscribe(this.#onBreaker);
+    overflowChannel.unsubscribe(this.#onOverflow);
+    outlierChannel.unsubscribe(this.#onOutlier);
     requestEnd.unsubscribe(this.#onEnd);
     tlsHandshake.unsubscribe(this.#onHandshake);
+    retryChannel.unsubscribe(this.#onRetry);
+    mirrorChannel.unsubscribe(this.#onMirror);
   }
 }

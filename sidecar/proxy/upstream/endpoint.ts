@@ -10,6 +10,10 @@
  * An mTLS endpoint's pool is renewed when the proxy's certificate changes (`renewPool`): new requests
  * go to a fresh pool (new connections, new certificate) while the old pool closes gracefully — its
  * idle connections at once, busy ones after their requests finish.
+ *
+ * `connectionLimit` is the `connections` of the endpoint's pools (its share of the cluster's
+ * `circuitBreakers.maxConnections`, fixed when the endpoint is made); the cluster sums it into the
+ * connection capacity that tells active requests from pending ones.
  */
 import type { buildConnector, Pool } from 'undici';
 import type { EndpointHealth, ResolvedEndpoint } from './resolve.ts';
@@ -22,6 +26,8 @@ export class ManagedEndpoint implements UpstreamEndpoint {
   readonly identity: string;
   /** The mTLS connector of the endpoint's pools (undefined for plain text). */
   readonly connector: buildConnector.connector | undefined;
+  /** Connections each of the endpoint's pools may open (`Infinity`: unlimited). */
+  readonly connectionLimit: number;
   readonly #createPool: () => Pool;
   #pool: Pool;
   /** Pools replaced by `renewPool` that are still closing. */
@@ -36,13 +42,20 @@ export class ManagedEndpoint implements UpstreamEndpoint {
 
   /**
    * `createPool` makes a fresh pool for `resolved.origin` (called now, and again by `renewPool`); the
-   * endpoint owns every pool it makes. `connector` is the pools' mTLS connector, if any.
+   * endpoint owns every pool it makes. `connector` is the pools' mTLS connector, if any;
+   * `connectionLimit` the `connections` `createPool` gives each pool.
    */
-  constructor(resolved: ResolvedEndpoint, createPool: () => Pool, connector?: buildConnector.connector) {
+  constructor(
+    resolved: ResolvedEndpoint,
+    createPool: () => Pool,
+    connector?: buildConnector.connector,
+    connectionLimit = Number.POSITIVE_INFINITY,
+  ) {
     this.key = resolved.key;
     this.origin = resolved.origin;
     this.identity = resolved.identity;
     this.connector = connector;
+    this.connectionLimit = connectionLimit;
     this.#createPool = createPool;
     this.#pool = createPool();
     this.#weight = resolved.weight;

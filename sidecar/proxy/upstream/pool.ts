@@ -71,20 +71,37 @@ export function poolOptions(connectionPool: ConnectionPool | undefined): Endpoin
 }
 
 /**
+ * The `connections` of an endpoint pool: `maxConnectionsPerEndpoint` (null: unlimited) further capped by
+ * the endpoint's share of the cluster's `circuitBreakers.maxConnections` (`connectionShare`, ≥ 1).
+ * `Infinity` stands for unlimited.
+ */
+export function connectionLimit(
+  options: EndpointPoolOptions,
+  connectionShare = Number.POSITIVE_INFINITY,
+): number {
+  return Math.min(options.connections ?? Number.POSITIVE_INFINITY, connectionShare);
+}
+
+/**
  * A new undici `Pool` for one endpoint of `cluster`, origin `http://address:port` (`http://[::1]:port`
  * for IPv6), or `https://…` with `connector` (an mTLS connector from upstream/tls.ts) as its `connect`.
- * Opens no connection until the first request. Throws an `Error` naming the cluster and endpoint for a
- * bad address, port or connection pool setting.
+ * `connectionShare` caps the pool's connections (the endpoint's share of the cluster's
+ * `circuitBreakers.maxConnections`; see `connectionLimit`). Opens no connection until the first
+ * request. Throws an `Error` naming the cluster and endpoint for a bad address, port or connection
+ * pool setting.
  */
 export function createEndpointPool(
   endpoint: Pick<Endpoint, 'address' | 'port'>,
   cluster: { readonly name: string; readonly connectionPool?: ConnectionPool | undefined },
   connector?: buildConnector.connector,
+  connectionShare?: number,
 ): Pool {
   try {
     const address = normalizeAddress(endpoint.address);
     checkPort(endpoint.port);
-    const options = poolOptions(cluster.connectionPool);
+    const base = poolOptions(cluster.connectionPool);
+    const limit = connectionLimit(base, connectionShare);
+    const options = { ...base, connections: Number.isFinite(limit) ? limit : null };
     if (connector === undefined) return new Pool(endpointOrigin(address, endpoint.port), options);
     return new Pool(endpointOrigin(address, endpoint.port, 'https'), { ...options, connect: connector });
   } catch (err) {

@@ -11,11 +11,21 @@
  * integer in 1–`MAX_ENDPOINT_WEIGHT`; health absent/UNSPECIFIED → HEALTHY; labels string → string;
  * in a cluster with `tls.enabled`, every endpoint has an `identity` that is a SPIFFE ID (the peer
  * must present exactly that ID) and its origin is `https://`.
+ *
+ * Resilience settings (each an object when present; every number a uint32 where 0 means the default):
+ * circuitBreakers (breakers.ts: errorThresholdPercent ≤ 100, windowMs ≥ 10), outlierDetection
+ * (outlier.ts: percentages 0–100), healthCheck (health-check.ts: an origin-form `path` is required) and
+ * retryBudget (budget.ts: percent ≤ 1000, windowMs ≥ 10); times at most 2^31-1 ms. A violation names
+ * the cluster and the field, e.g. `cluster "web": circuitBreakers.maxRequests must be …`.
  */
 import type { Cluster, ClusterLoadAssignment, ConnectionPool, Endpoint } from '../config/types.ts';
 import { parseSpiffeId } from '../identity.ts';
 import { checkPort, endpointKey, endpointOrigin, normalizeAddress } from './address.ts';
 import { BALANCER_POLICIES, type BalancerPolicy } from './balancer.ts';
+import { type CircuitBreakerSettings, circuitBreakerSettings } from './breakers.ts';
+import { type RetryBudgetSettings, retryBudgetSettings } from './budget.ts';
+import { type HealthCheckSettings, healthCheckSettings } from './health-check.ts';
+import { type OutlierSettings, outlierSettings, panicThresholdPercent } from './outlier.ts';
 import { type EndpointPoolOptions, poolOptions } from './pool.ts';
 
 export const MAX_ENDPOINT_WEIGHT = 1_000_000;
@@ -46,9 +56,21 @@ export interface ResolvedCluster {
   readonly connectionPool: ConnectionPool | undefined;
   /** True when endpoints are reached over mTLS (`tls.enabled`). */
   readonly tls: boolean;
-  /** Equal fingerprints ⇔ equal pool options, so existing pools can be kept. */
+  /** Equal fingerprints ⇔ equal pool options (and `circuitBreakers.maxConnections`), so pools can be kept. */
   readonly poolFingerprint: string;
   readonly endpoints: readonly ResolvedEndpoint[];
+  /** Pool limits and the error-rate breaker, with Envoy's defaults when absent. */
+  readonly circuitBreakers: CircuitBreakerSettings;
+  /** Undefined: no outlier detection. */
+  readonly outlierDetection: OutlierSettings | undefined;
+  /** Below this share of healthy endpoints (in %), every endpoint is picked (Envoy panic threshold). */
+  readonly panicThresholdPercent: number;
+  /** Undefined: no active health checks. */
+  readonly healthCheck: HealthCheckSettings | undefined;
+  /** Linkerd-style retry budget, with its defaults when absent. */
+  readonly retryBudget: RetryBudgetSettings;
+  /** Which always-on settings the config spells out (`/config_dump` shows their counters only then). */
+  readonly configured: { readonly circuitBreakers: boolean; readonly retryBudget: boolean };
 }
 
 /** RFC 9110 §5.1 field-name (a token). */
@@ -83,6 +105,7 @@ function resolveCluster(c: Cluster, endpoints: readonly Endpoint[]): ResolvedClu
     fail(where, messageOf(err), err);
   }
   const tls = c.tls?.enabled === true;
+  const resilience = resolveResilience(where, c);
   const seen = new Set<string>();
   const resolved = endpoints.map((e) => {
     const ep = resolveEndpoint(where, e, tls);
@@ -96,9 +119,55 @@ function resolveCluster(c: Cluster, endpoints: readonly Endpoint[]): ResolvedClu
     hashHeader,
     connectionPool: c.connectionPool,
     tls,
-    poolFingerprint: JSON.stringify({ ...options, tls }),
+    poolFingerprint: JSON.stringify({
+      ...options,
+      tls,
+      maxConnections: resilience.circuitBreakers.maxConnections,
+    }),
     endpoints: resolved,
+    ...resilience,
   };
+}
+
+const SECTIONS = ['circuitBreakers', 'outlierDetection', 'healthCheck', 'retryBudget'] as const;
+
+/** The cluster's resilience settings with defaults; throws naming the cluster and the field. */
+function resolveResilience(
+  where: string,
+  c: Cluster,
+): Pick<
+  ResolvedCluster,
+  | 'circuitBreakers'
+  | 'outlierDetection'
+  | 'panicThresholdPercent'
+  | 'healthCheck'
+  | 'retryBudget'
+  | 'configured'
+> {
+  for (const name of SECTIONS) {
+    const section: unknown = c[name];
+    if (
+      section !== undefined &&
+      (typeof section !== 'object' || section === null || Array.isArray(section))
+    ) {
+      fail(where, `${name} must be an object, got ${JSON.stringify(section)}`);
+    }
+  }
+  try {
+    return {
+      circuitBreakers: circuitBreakerSettings(c.circuitBreakers),
+      outlierDetection: outlierSettings(c.outlierDetection),
+      panicThresholdPercent: panicThresholdPercent(c.outlierDetection),
+      healthCheck: healthCheckSettings(c.healthCheck),
+      retryBudget: retryBudgetSettings(c.retryBudget),
+      configured: {
+        circuitBreakers: c.circuitBreakers !== undefined,
+        retryBudget: c.retryBudget !== undefined,
+      },
+    };
+  } catch (err) {
+    fail(where, messageOf(err), err);
+  }
 }
 
 function resolveEndpoint(clusterWhere: string, e: Endpoint, tls: boolean): ResolvedEndpoint {

@@ -33,14 +33,28 @@ export type AttemptOutcome =
   | { readonly kind: 'response'; readonly status: number }
   | { readonly kind: 'error'; readonly error: ErrorKind };
 
+/** Why `pick` found no endpoint: none healthy, or every healthy one behind an open breaker. */
+export type PickFailure = 'NO_HEALTHY_UPSTREAM' | 'CIRCUIT_OPEN';
+
+/** Why `admitRetry` said no: the cluster's `maxRetries` (503-style overflow) or its retry budget. */
+export type RetryDenial = 'OVERFLOW' | 'BUDGET_EXHAUSTED';
+
 export interface UpstreamCluster {
   readonly name: string;
   /**
-   * A healthy endpoint for a new attempt (skipping ejected endpoints and open breakers, unless the
-   * panic threshold says to use all), or `undefined` when there is none (503 NO_HEALTHY_UPSTREAM).
+   * A healthy endpoint for a new attempt (skipping ejected and health-check-failing endpoints, unless
+   * the panic threshold says to use all, then endpoints whose error-rate breaker is open), or
+   * `undefined` when there is none — `lastPickFailure` then says which error to answer with.
    * `exclude`: an endpoint to avoid if another is available (a retry prefers a different host).
    */
   pick(ctx: PickContext, exclude?: UpstreamEndpoint): UpstreamEndpoint | undefined;
+  /**
+   * Set by a `pick` that returned `undefined`, read right after it: `NO_HEALTHY_UPSTREAM` (503) or
+   * `CIRCUIT_OPEN` (503; every healthy endpoint's breaker is open). Absent means NO_HEALTHY_UPSTREAM.
+   */
+  readonly lastPickFailure?: PickFailure | undefined;
+  /** Set by an `admitRetry` that returned false, read right after it. Absent means OVERFLOW. */
+  readonly lastRetryDenial?: RetryDenial | undefined;
   /** The cluster's hash header name (lower-case) for CONSISTENT_HASH, else undefined. */
   readonly hashHeader: string | undefined;
   /**

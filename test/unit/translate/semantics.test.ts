@@ -208,7 +208,7 @@ describe('rules', () => {
     expect(config.clusters.map((c) => c.name)).toEqual(['inbound|8080', 'outbound|8080|other.default']);
   });
 
-  it('RequestMirror, CORS, ExtensionRef and ExternalAuth are accepted and ignored for now', () => {
+  it('RequestMirror becomes a mirror; CORS, ExtensionRef and ExternalAuth are accepted and ignored for now', () => {
     const config = configOf([
       service('api'),
       httpRoute('r', {
@@ -227,7 +227,11 @@ describe('rules', () => {
       }),
     ]);
     expect(vhost(config, 'api.default:8080').routes).toEqual([
-      { name: 'default/r/rule-0', route: { clusters: [{ name: 'outbound|8080|api.default', weight: 1 }] } },
+      {
+        name: 'default/r/rule-0',
+        route: { clusters: [{ name: 'outbound|8080|api.default', weight: 1 }] },
+        mirrors: [{ cluster: 'outbound|8080|api.default' }],
+      },
     ]);
   });
 
