@@ -227,16 +227,13 @@ describe('outlier detection under load, with an endpoint SIGKILLed', () => {
     };
     expect(await gauge()).toBe('0');
     for (let i = 0; i < 5; i++) expect(await get()).toEqual({ status: 503, error: undefined }); // the upstream's own
-    await new Promise((resolve) => setTimeout(resolve, 50)); // opossum settles on the next ticks
+    await expect.poll(gauge, { timeout: 5000 }).toBe('2'); // opossum settles on the next ticks
     expect(await get()).toEqual({ status: 503, error: 'CIRCUIT_OPEN' });
-    expect(await gauge()).toBe('2');
     flakyStatus = 200;
     expect(await get()).toEqual({ status: 503, error: 'CIRCUIT_OPEN' }); // still open: no request sent
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    expect(await gauge()).toBe('1');
+    await expect.poll(gauge, { timeout: 5000 }).toBe('1'); // half-open after resetTimeoutMs
     expect(await get()).toEqual({ status: 200, error: undefined }); // the probe
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await gauge()).toBe('0');
+    await expect.poll(gauge, { timeout: 5000 }).toBe('0');
     expect(await get()).toEqual({ status: 200, error: undefined });
   });
 
