@@ -6,7 +6,8 @@
  *   DELETE /v1/tokens/<id>   → TokenInfo, now revoked (404 unknown id)
  *   GET    /v1/ca            → CaStatus (issuing CA, roots, retirements)
  *   GET    /v1/ca/bundle     → TrustBundle { trustDomain, rootsPem }
- *   POST   /v1/ca/rotate     body JSON { overlap?: "24h" } → CaStatus (409 for an operator CA)
+ *   POST   /v1/ca/rotate     body JSON { overlap?: "24h", propagation?: "30s" } → CaStatus
+ *                               (409 for an operator CA or a rotation already pending)
  *
  * Durations are GEP-2257 strings (`30m`, `24h`). Like every admin route, these need the admin
  * bearer token. Without a CA (control plane started without `--tls`) every one of them answers
@@ -47,8 +48,10 @@ export interface TokenCreateRequest {
 
 /** `POST /v1/ca/rotate` body. */
 export interface RotateRequest {
-  /** How long the old root stays in the bundle, GEP-2257 (default: the certificate TTL). */
+  /** How long the old root stays in the bundle after the switch, GEP-2257 (default: the certificate TTL). */
   readonly overlap?: string;
+  /** Time between adding the new root to the bundle and issuing from it, GEP-2257 (default 30s). */
+  readonly propagation?: string;
 }
 
 /** `GET /v1/tokens`. */
@@ -167,9 +170,11 @@ export function caRoutes(deps: CaRouteDeps | undefined): Route[] {
       pattern: /^\/v1\/ca\/rotate$/,
       async handler({ req }): Promise<CaStatus> {
         const { ca } = need();
-        const overlapMs = durationField(await jsonBody(req), 'overlap');
+        const body = await jsonBody(req);
+        const overlapMs = durationField(body, 'overlap');
+        const propagationMs = durationField(body, 'propagation');
         try {
-          return await ca.rotate(overlapMs);
+          return await ca.rotate(overlapMs, propagationMs);
         } catch (err) {
           if (err instanceof CaRefusedError) throw new ApiError(409, err.message);
           if (err instanceof CaUnavailableError) throw new ApiError(503, err.message);

@@ -14,9 +14,12 @@
  *   (retried on conflict), and the bundle is always recomputed from the record and the trust
  *   domain, so the two never disagree. Each replica watches them: a rotation, retirement or trust
  *   domain change made by any replica takes effect in all.
- * - Rotation (`rotate`) makes a new root, puts it first in the bundle, switches issuance to it and
- *   records when the old root leaves the bundle (`retireAtMs`, in the store: whichever replica's
- *   timer fires first removes it). During the overlap both roots verify.
+ * - Rotation (`rotate`) is staged, so that no proxy ever meets a certificate from a root it does not
+ *   trust yet: the new root joins the bundle as `pending` at once (every proxy gets it with its next
+ *   push) and issuance switches to it only `propagationMs` later (`activateAtMs`, in the store:
+ *   whichever replica's timer fires first activates it). Then the old root is recorded as retiring
+ *   and leaves the bundle `overlapMs` after the switch (`retireAtMs`), when every leaf it signed
+ *   has expired. From the start of the rotation to the retirement both roots verify.
  * - The trust domain and default certificate TTL come from the MeshConfig `default`
  *   (spec.trustDomain, default cluster.local; spec.certificateTtl, default 24h), read at issuance.
  * - The CA private key never leaves this process: it is decrypted into memory only.
@@ -89,12 +92,26 @@ export interface RetiringRoot {
   readonly retireAtMs: number;
 }
 
+/** A new authority whose root is already trusted but which does not issue yet. */
+export interface PendingAuthority {
+  readonly authority: StoredAuthority;
+  /** When issuance switches to it, ms since the epoch. */
+  readonly activateAtMs: number;
+  /** How long the then-active root stays in the bundle after the switch, ms. */
+  readonly overlapMs: number;
+}
+
 /** `/weft/system/ca`. */
 export interface CaRecord {
   readonly version: 1;
   readonly active: StoredAuthority;
+  /** A rotation in progress (see `rotate`); absent otherwise. */
+  readonly pending?: PendingAuthority;
   readonly retiring: readonly RetiringRoot[];
 }
+
+/** Default time between a rotation's start and the switch of issuance to the new root, ms. */
+export const DEFAULT_PROPAGATION_MS = 30_000;
 
 /** Identity settings of the mesh, from MeshConfig `default`. */
 export interface MeshIdentitySettings {
@@ -125,7 +142,9 @@ export interface CaStatus {
   readonly active: CertSummary & { readonly provided: boolean; readonly intermediate: boolean };
   /** Every root of the trust bundle. */
   readonly roots: readonly (CertSummary & {
-    readonly state: 'active' | 'retiring';
+    /** `pending`: trusted, issuing from `activateAt`; `retiring`: trusted until `retireAt`. */
+    readonly state: 'active' | 'pending' | 'retiring';
+    readonly activateAt?: string;
     readonly retireAt?: string;
   })[];
 }
@@ -206,13 +225,40 @@ export function parseCaRecord(value: string): CaRecord {
   return r as CaRecord;
 }
 
-/** The bundle a record implies: the active root, then each retiring root once. */
+/** The bundle a record implies: the active root, the pending one, then each retiring root, once each. */
 export function bundleFor(record: CaRecord, trustDomain: string): TrustBundle {
   const rootsPem: string[] = [];
-  for (const pem of [record.active.rootPem, ...record.retiring.map((r) => r.rootPem)]) {
+  const pending = record.pending === undefined ? [] : [record.pending.authority.rootPem];
+  for (const pem of [record.active.rootPem, ...pending, ...record.retiring.map((r) => r.rootPem)]) {
     if (!rootsPem.includes(pem)) rootsPem.push(pem);
   }
   return { trustDomain, rootsPem };
+}
+
+/**
+ * `record` with its pending authority made the issuing one at `nowMs`: the old active root
+ * joins the retiring roots until `nowMs + overlapMs`.
+ */
+function activated(record: CaRecord, nowMs: number): CaRecord {
+  const pending = record.pending;
+  if (pending === undefined) return record;
+  const old = record.active;
+  return {
+    version: 1,
+    active: pending.authority,
+    retiring: [
+      ...record.retiring.filter((r) => r.rootPem !== old.rootPem && r.rootPem !== pending.authority.rootPem),
+      ...(old.rootPem === pending.authority.rootPem
+        ? []
+        : [
+            {
+              rootPem: old.rootPem,
+              intermediatesPem: intermediatesOf(old),
+              retireAtMs: nowMs + pending.overlapMs,
+            },
+          ]),
+    ],
+  };
 }
 
 /** The intermediates of an authority: its own certificate when it is not the root, then its chain. */
@@ -333,65 +379,79 @@ export class CertificateAuthority {
   }
 
   /**
-   * Rotates the root: creates a new root, adds it to the bundle (first), switches issuance to it
-   * and schedules the old root's removal from the bundle `overlapMs` from now (default: the
-   * current certificate TTL, so every leaf of the old root expires before its root goes).
+   * Rotates the root in stages (see the module comment): creates a new root and adds it to the
+   * bundle now; issuance switches to it `propagationMs` from now (default 30 s, time for every
+   * proxy to receive the new bundle; 0 switches at once); the old root leaves the bundle
+   * `overlapMs` after the switch (default: the current certificate TTL, so every leaf of the old
+   * root expires before its root goes).
    * @throws CaRefusedError when the CA is operator-provided (rotate it by restarting with new
-   * files); Error on store failures.
+   * files), a rotation is already pending, or a duration is negative; Error on store failures.
    */
-  rotate(overlapMs?: number): Promise<CaStatus> {
+  rotate(overlapMs?: number, propagationMs: number = DEFAULT_PROPAGATION_MS): Promise<CaStatus> {
     return this.#enqueue(async () => {
       if (this.#record?.active.provided) {
         throw new CaRefusedError(
           'the CA is operator-provided: rotate it by restarting the control plane with new --ca-cert/--ca-key files',
         );
       }
+      if (this.#record?.pending !== undefined) {
+        throw new CaRefusedError(
+          `a rotation is already in progress: the new root issues from ${new Date(this.#record.pending.activateAtMs).toISOString()}`,
+        );
+      }
       const settings = await this.settings();
       const overlap = overlapMs ?? settings.certTtlMs;
       if (!(overlap >= 0)) throw new CaRefusedError('overlap must not be negative');
+      if (!(propagationMs >= 0)) throw new CaRefusedError('propagation must not be negative');
       const next = await this.#generateAuthority();
-      let retireAtMs = 0;
+      let activateAtMs = 0;
       await this.#mutate('rotate', settings.trustDomain, (current) => {
         if (current === undefined) throw new CaUnavailableError(`${CA_KEY} is missing`);
-        retireAtMs = this.#now() + overlap;
-        return {
-          version: 1,
-          active: next,
-          retiring: [
-            ...current.retiring.filter((r) => r.rootPem !== current.active.rootPem),
-            {
-              rootPem: current.active.rootPem,
-              intermediatesPem: intermediatesOf(current.active),
-              retireAtMs,
-            },
-          ],
+        activateAtMs = this.#now() + propagationMs;
+        const staged: CaRecord = {
+          ...current,
+          pending: { authority: next, activateAtMs, overlapMs: overlap },
         };
+        return propagationMs === 0 ? activated(staged, this.#now()) : staged;
       });
       await this.#reload();
       this.#log.info(
-        { active: describeCert(next.certPem).subject, retireAt: new Date(retireAtMs).toISOString() },
-        'root rotated: issuing with the new root; the old root stays in the bundle until retireAt',
+        {
+          next: describeCert(next.certPem).subject,
+          activateAt: new Date(activateAtMs).toISOString(),
+          overlapMs: overlap,
+        },
+        'root rotation started: the new root is in the bundle and issues from activateAt; the old root stays for the overlap after that',
       );
       return this.status();
     });
   }
 
   /**
-   * Removes from the bundle every retiring root whose time has come (the retirement timer calls
-   * this; so may tests with an injected clock). Resolves with how many roots were removed.
+   * Applies every rotation step whose time has come: a pending root whose `activateAtMs` passed
+   * becomes the issuing one, and retiring roots whose `retireAtMs` passed leave the bundle (the
+   * timer calls this; so may tests with an injected clock). Resolves with how many roots were
+   * removed from the bundle.
    */
   retireDue(): Promise<number> {
     return this.#enqueue(async () => {
       const now = this.#now();
       let removed = 0;
+      let switched = false;
       const settings = await this.settings();
       await this.#mutate('retire', settings.trustDomain, (current) => {
         if (current === undefined) return current;
-        const kept = current.retiring.filter((r) => r.retireAtMs > now);
-        removed = current.retiring.length - kept.length;
-        return removed === 0 ? current : { ...current, retiring: kept };
+        const stepped =
+          current.pending !== undefined && current.pending.activateAtMs <= now
+            ? activated(current, now)
+            : current;
+        switched = stepped !== current;
+        const kept = stepped.retiring.filter((r) => r.retireAtMs > now);
+        removed = stepped.retiring.length - kept.length;
+        return removed === 0 ? stepped : { ...stepped, retiring: kept };
       });
       await this.#reload();
+      if (switched) this.#log.info('root rotation: issuing with the new root now');
       if (removed > 0) this.#log.info({ removed }, 'retired old root(s) from the trust bundle');
       return removed;
     });
@@ -402,6 +462,7 @@ export class CertificateAuthority {
     const record = this.#record;
     if (record === undefined) throw new CaUnavailableError(`${CA_KEY} is missing`);
     const retireAt = new Map(record.retiring.map((r) => [r.rootPem, r.retireAtMs]));
+    const pending = record.pending;
     return {
       trustDomain: this.#bundle.trustDomain,
       keyEncrypted: record.active.key.alg !== 'none',
@@ -411,6 +472,13 @@ export class CertificateAuthority {
         intermediate: record.active.certPem !== record.active.rootPem,
       },
       roots: this.#bundle.rootsPem.map((pem) => {
+        if (pem === pending?.authority.rootPem && pem !== record.active.rootPem) {
+          return {
+            ...describeCert(pem),
+            state: 'pending' as const,
+            activateAt: new Date(pending.activateAtMs).toISOString(),
+          };
+        }
         const at = pem === record.active.rootPem ? undefined : retireAt.get(pem);
         return {
           ...describeCert(pem),
@@ -644,6 +712,7 @@ export class CertificateAuthority {
     this.#roots = bundle.rootsPem.map((pem) => new X509Certificate(pem));
     this.#intermediates = [
       ...intermediatesOf(record.active),
+      ...(record.pending === undefined ? [] : intermediatesOf(record.pending.authority)),
       ...record.retiring.flatMap((r) => r.intermediatesPem),
     ].map((pem) => new X509Certificate(pem));
     this.#scheduleRetirement();
@@ -661,12 +730,17 @@ export class CertificateAuthority {
   #scheduleRetirement(): void {
     if (this.#retireTimer !== undefined) clearTimeout(this.#retireTimer);
     this.#retireTimer = undefined;
-    const next = Math.min(...(this.#record?.retiring ?? []).map((r) => r.retireAtMs));
+    const next = Math.min(
+      ...(this.#record?.retiring ?? []).map((r) => r.retireAtMs),
+      this.#record?.pending?.activateAtMs ?? Number.POSITIVE_INFINITY,
+    );
     if (this.#closed || !Number.isFinite(next)) return;
     const delay = Math.min(Math.max(0, next - this.#now()), 2 ** 31 - 1);
     this.#retireTimer = setTimeout(() => {
       this.#retireTimer = undefined;
-      this.retireDue().catch((err: unknown) => this.#log.error({ err }, 'cannot retire old roots'));
+      this.retireDue().catch((err: unknown) =>
+        this.#log.error({ err }, 'cannot apply the due rotation step (activation or retirement)'),
+      );
     }, delay);
     this.#retireTimer.unref();
   }

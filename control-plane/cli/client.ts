@@ -108,10 +108,16 @@ export class AdminClient {
     return this.#call('GET', '/v1/ca/bundle');
   }
 
-  /** Rotates the root; `overlap` is a GEP-2257 duration (default: the certificate TTL). */
-  rotateCa(overlap: string | undefined): Promise<CaStatus> {
+  /**
+   * Rotates the root; `overlap` and `propagation` are GEP-2257 durations (defaults: the
+   * certificate TTL, and 30 s before the new root issues).
+   */
+  rotateCa(overlap: string | undefined, propagation?: string): Promise<CaStatus> {
     return this.#call('POST', '/v1/ca/rotate', {
-      body: JSON.stringify(overlap === undefined ? {} : { overlap }),
+      body: JSON.stringify({
+        ...(overlap !== undefined && { overlap }),
+        ...(propagation !== undefined && { propagation }),
+      }),
       json: true,
     });
   }

@@ -358,7 +358,7 @@ describe('root rotation over gRPC', () => {
     const before = await client.start();
     const oldRoot = before.trustBundlePem[0] as string;
 
-    await plane.ca.rotate(1500);
+    await plane.ca.rotate(1500, 0);
     const during = await client.renewNow(); // by certificate: the old root is still trusted
     const [newRoot, kept] = during.trustBundlePem as [string, string];
     expect(during.trustBundlePem).toHaveLength(2);
@@ -466,7 +466,7 @@ describe('control-plane setup (startIdentity)', () => {
     const verified = await opensslVerify(await readFile(setup.bundleFile, 'utf8'), leaf.certificateChainPem);
     expect(verified.code).toBe(0);
 
-    await setup.ca.rotate(60_000);
+    await setup.ca.rotate(60_000, 0);
     await until(
       async () => pemBlocks(await readFile(setup.bundleFile, 'utf8')).length === 2,
       'the bundle file to hold both roots',
@@ -624,7 +624,7 @@ describe('weft control-plane --tls with weft token and weft ca', () => {
     // The certificate renews without the (now revoked) token.
     await client.renewNow();
 
-    const rotated = await weft(cp, ['ca', 'rotate', '--overlap', '10m', '-o', 'json']);
+    const rotated = await weft(cp, ['ca', 'rotate', '--overlap', '10m', '--propagation', '0s', '-o', 'json']);
     expect(rotated.code, rotated.stderr).toBe(0);
     const statusAfter = JSON.parse(rotated.stdout) as { roots: { state: string }[] };
     expect(statusAfter.roots.map((r) => r.state)).toEqual(['active', 'retiring']);

@@ -8,8 +8,8 @@
  *    (fixed-interval schedule, bounded concurrency, undici `Pool`) of ≥ 500 req/s for ≥ 60 s goes
  *    through web's outbound listener (`Host: api`) ══mTLS══▶ api's inbound ─▶ the api app, while
  *    every leaf rotates about every 2 s (4 s TTL, renewal at half-life ± 10 %) and, once, mid-run,
- *    `weft ca rotate --overlap 20s` rotates the root. Every non-200 and every error is a failure;
- *    there must be none.
+ *    `weft ca rotate --overlap 20s --propagation 2s` rotates the root (staged: trusted first,
+ *    issuing 2 s later). Every non-200 and every error is a failure; there must be none.
  * 2. AuthorizationPolicy with real principals: Service `orders` called by `web` (allowed), `batch`
  *    (denied by a DENY rule) and `reports` (in no rule), each through its own sidecar. Before the
  *    policy every call is 200; after `weft apply -f` web gets 200, batch and reports 403
@@ -65,6 +65,8 @@ const LOAD = {
   /** The root rotates once this fraction of the requests has been sent. */
   rotateAt: 1 / 3,
   overlap: '20s',
+  /** Time between trusting the new root and issuing from it (`weft ca rotate --propagation`). */
+  propagation: '2s',
 } as const;
 
 const SERVICES_YAML = `
@@ -423,14 +425,34 @@ describe('rotation under load (issue 4 acceptance)', () => {
       await load.scheduled(Math.round(load.total * LOAD.rotateAt));
       const oldRoots = (await cli(['ca', 'bundle', '-o', 'json'])).stdout;
       const oldRoot = new X509Certificate((JSON.parse(oldRoots) as TrustBundle).rootsPem[0] as string);
-      const rotated = await cli(['ca', 'rotate', '--overlap', LOAD.overlap, '-o', 'json']);
+      const rotated = await cli([
+        'ca',
+        'rotate',
+        '--overlap',
+        LOAD.overlap,
+        '--propagation',
+        LOAD.propagation,
+        '-o',
+        'json',
+      ]);
       const rotatedAt = Date.now();
       expect(rotated.code, rotated.stderr).toBe(0);
+      // Staged: the new root is trusted at once (pending) and issues after the propagation time.
+      const started = JSON.parse(rotated.stdout) as CaStatus;
+      expect(started.roots.map((r) => r.state)).toEqual(['active', 'pending']);
+      const pendingFingerprint = started.roots.find((r) => r.state === 'pending')?.fingerprintSha256;
 
-      // `weft ca status` during the overlap: two roots, the new one active, the old one retiring.
-      const status = await cli(['ca', 'status', '-o', 'json']);
-      expect(status.code, status.stderr).toBe(0);
-      const during = JSON.parse(status.stdout) as CaStatus;
+      // `weft ca status` once issuance switched: two roots, the new one active, the old one retiring.
+      const during = await pollUntil(
+        'the new root to issue',
+        async () => {
+          const status = await cli(['ca', 'status', '-o', 'json']);
+          expect(status.code, status.stderr).toBe(0);
+          const s = JSON.parse(status.stdout) as CaStatus;
+          return s.roots.some((r) => r.state === 'retiring') ? s : undefined;
+        },
+        { timeoutMs: 15_000, intervalMs: 250 },
+      );
       expect(during.roots).toHaveLength(2);
       expect(during.roots.map((r) => r.state).sort()).toEqual(['active', 'retiring']);
       const table = await cli(['ca', 'status']);
@@ -438,6 +460,7 @@ describe('rotation under load (issue 4 acceptance)', () => {
       const bundle = JSON.parse((await cli(['ca', 'bundle', '-o', 'json'])).stdout) as TrustBundle;
       expect(bundle.rootsPem).toHaveLength(2);
       const activeFingerprint = during.roots.find((r) => r.state === 'active')?.fingerprintSha256;
+      expect(activeFingerprint).toBe(pendingFingerprint);
       const newRootPem = bundle.rootsPem.find(
         (pem) =>
           new X509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase() === activeFingerprint,

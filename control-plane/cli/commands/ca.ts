@@ -3,8 +3,10 @@
  *
  *   weft ca status [-o table|json|yaml]   the issuing CA and every root of the trust bundle
  *   weft ca bundle [-o json|yaml]         the trust bundle as PEM (default), for proxies to bootstrap
- *   weft ca rotate [--overlap 24h]        new root, issuance switches to it, the old root leaves
- *                                         the bundle after the overlap (default: the certificate TTL)
+ *   weft ca rotate [--overlap 24h] [--propagation 30s]
+ *                                         new root trusted now, issuing after the propagation time;
+ *                                         the old root leaves the bundle after the overlap
+ *                                         (default: the certificate TTL)
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CaStatus } from '../../api/ca-routes.ts';
@@ -22,6 +24,7 @@ interface BundleOptions extends ConnectionOptions {
 
 interface RotateOptions extends ConnectionOptions {
   readonly overlap?: string;
+  readonly propagation?: string;
   readonly output: Format;
 }
 
@@ -46,7 +49,11 @@ function printStatus(s: CaStatus): void {
         r.subject,
         `${r.fingerprintSha256.slice(0, 16)}…`,
         r.notAfter,
-        r.state === 'active' ? 'active' : `retiring at ${r.retireAt ?? '?'}`,
+        r.state === 'active'
+          ? 'active'
+          : r.state === 'pending'
+            ? `pending, issuing from ${r.activateAt ?? '?'}`
+            : `retiring at ${r.retireAt ?? '?'}`,
       ]),
     ),
   );
@@ -83,15 +90,22 @@ export function registerCa(program: Command): void {
 
   const rotate = ca
     .command('rotate')
-    .description('rotate the root: issue from a new root, keep the old one trusted for the overlap')
+    .description(
+      'rotate the root: trust a new root now, issue from it after the propagation time, keep the old one trusted for the overlap',
+    )
     .option(
       '--overlap <duration>',
-      'how long the old root stays trusted (default: the certificate TTL)',
+      'how long the old root stays trusted after the switch (default: the certificate TTL)',
+      gepDuration,
+    )
+    .option(
+      '--propagation <duration>',
+      'time for every proxy to receive the new root before it issues (default 30s; 0s switches at once)',
       gepDuration,
     );
   outputOption(connectionOptions(rotate)).action(
     run(async (opts: RotateOptions) => {
-      const s = await (await clientFor(opts)).rotateCa(opts.overlap);
+      const s = await (await clientFor(opts)).rotateCa(opts.overlap, opts.propagation);
       if (opts.output === 'table') printStatus(s);
       else printData(s, opts.output);
     }),

@@ -165,7 +165,7 @@ describe('root rotation', () => {
     const oldRoot = a.bundle().rootsPem[0] as string;
     const oldLeaf = await leafFor(a);
 
-    const status = await a.rotate(3_600_000);
+    const status = await a.rotate(3_600_000, 0);
     const [newRoot, keptRoot] = a.bundle().rootsPem as [string, string];
     expect(a.bundle().rootsPem).toHaveLength(2);
     expect(keptRoot).toBe(oldRoot);
@@ -202,11 +202,65 @@ describe('root rotation', () => {
   it('persists the retirement time: a replica started later retires the old root on schedule', async () => {
     const store = new MemoryStore();
     const a = await openCa({ store });
-    await a.rotate(300);
+    await a.rotate(300, 0);
     await a.close();
     const b = await openCa({ store });
     expect(b.bundle().rootsPem).toHaveLength(2);
     await until(() => b.bundle().rootsPem.length === 1, 'the retirement timer of replica b', 5000);
+  });
+
+  it('is staged: the new root is trusted first and issues only after the propagation time', async () => {
+    const store = new MemoryStore();
+    const clock = new Clock();
+    const a = await openCa({ store, now: clock.now });
+    const b = await openCa({ store, now: clock.now });
+    const oldRoot = a.bundle().rootsPem[0] as string;
+    const oldId = a.activeId();
+
+    const status = await a.rotate(3_600_000, 30_000);
+    expect(status.roots.map((r) => r.state)).toEqual(['active', 'pending']);
+    expect(status.roots[1]?.activateAt).toBe(new Date(clock.ms + 30_000).toISOString());
+    const [keptRoot, newRoot] = a.bundle().rootsPem as [string, string];
+    expect(keptRoot).toBe(oldRoot);
+    await until(() => b.bundle().rootsPem.length === 2, 'replica b to trust the pending root');
+    // Until the switch every leaf still chains to the old root, and carries both roots.
+    for (const ca of [a, b]) {
+      expect(ca.activeId()).toBe(oldId);
+      const leaf = await leafFor(ca);
+      const x = new X509Certificate(leaf.certificateChainPem);
+      expect(verifyPath(x, [], [new X509Certificate(oldRoot)], clock.ms)).toBeDefined();
+      expect(leaf.trustBundlePem).toEqual([oldRoot, newRoot]);
+    }
+    await expect(a.rotate()).rejects.toThrow(/already in progress/);
+
+    clock.advance(29_000);
+    await b.retireDue();
+    expect(a.activeId()).toBe(oldId);
+    clock.advance(1000);
+    expect(await b.retireDue()).toBe(0);
+    await until(() => a.activeId() !== oldId, 'replica a to see the switch');
+    const after = a.status();
+    expect(after.roots.map((r) => r.state)).toEqual(['active', 'retiring']);
+    expect(after.roots[1]?.retireAt).toBe(new Date(clock.ms + 3_600_000).toISOString());
+    expect(a.bundle().rootsPem).toEqual([newRoot, oldRoot]);
+    const leaf = await leafFor(a);
+    expect(
+      verifyPath(new X509Certificate(leaf.certificateChainPem), [], [new X509Certificate(newRoot)], clock.ms),
+    ).toBeDefined();
+    const stored = JSON.parse((await store.get(CA_KEY))?.value ?? '{}') as CaRecord;
+    expect(stored.pending).toBeUndefined();
+  });
+
+  it('persists the activation time: a replica started later switches issuance on schedule', async () => {
+    const store = new MemoryStore();
+    const a = await openCa({ store });
+    const before = a.activeId();
+    await a.rotate(60_000, 300);
+    await a.close();
+    const b = await openCa({ store });
+    expect(b.activeId()).toBe(before);
+    await until(() => b.activeId() !== before, 'the activation timer of replica b', 5000);
+    expect(b.status().roots.map((r) => r.state)).toEqual(['active', 'retiring']);
   });
 
   it('is refused for an operator-provided CA', async () => {
