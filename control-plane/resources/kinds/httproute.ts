@@ -220,14 +220,19 @@ function checkPathModifier(m: HTTPPathModifier, path: string, issues: Issues): v
     issues.add(joinPath(path, other), `must not be set when type is ${m.type}`);
 }
 
-/** Where a filter list uses ReplacePrefixMatch, e.g. `…filters[0].urlRewrite.path.replacePrefixMatch`. */
+/**
+ * Where a filter list uses ReplacePrefixMatch, e.g. `…filters[0].urlRewrite.path.replacePrefixMatch`.
+ * Runs on filters whose own checks may have failed, so a member may be missing.
+ */
 function prefixReplacements(filters: readonly HTTPRouteFilter[], path: string): string[] {
   const found: string[] = [];
   filters.forEach((f, i) => {
     let member: string | undefined;
-    if (f.type === 'RequestRedirect' && f.requestRedirect.path?.type === 'ReplacePrefixMatch')
-      member = 'requestRedirect';
-    if (f.type === 'URLRewrite' && f.urlRewrite.path?.type === 'ReplacePrefixMatch') member = 'urlRewrite';
+    const redirect =
+      f.type === 'RequestRedirect' ? (f.requestRedirect as typeof f.requestRedirect | undefined) : undefined;
+    const rewrite = f.type === 'URLRewrite' ? (f.urlRewrite as typeof f.urlRewrite | undefined) : undefined;
+    if (redirect?.path?.type === 'ReplacePrefixMatch') member = 'requestRedirect';
+    if (rewrite?.path?.type === 'ReplacePrefixMatch') member = 'urlRewrite';
     if (member !== undefined) found.push(`${joinPath(path, i)}.${member}.path.replacePrefixMatch`);
   });
   return found;
