@@ -30,6 +30,7 @@ export const ERROR_CATALOGUE = {
   RATE_LIMITED: { status: 429, message: 'rate limit exceeded' },
   UNAUTHENTICATED: { status: 401, message: 'authentication required' },
   BAD_REQUEST: { status: 400, message: 'malformed request' },
+  URI_TOO_LONG: { status: 414, message: 'the request target is too long' },
   REQUEST_HEADERS_TOO_LARGE: { status: 431, message: 'request header fields too large' },
   DOWNSTREAM_HEADERS_TIMEOUT: { status: 408, message: 'the request headers did not arrive in time' },
   DOWNSTREAM_DISCONNECT: { status: 499, message: 'the downstream closed the connection before the response' },

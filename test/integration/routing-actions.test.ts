@@ -377,11 +377,17 @@ describe('routing: route actions and filters', () => {
       expect(echoOf(res).url).toBe('/v2/x?');
     });
 
-    it('without a rewrite forwards the path and query exactly as received', async () => {
-      const target = '/raw/%7Euser/a%2Fb//c;p=1/%2e%2E/x?a=b&a=c&x=%2F&%41=1&flag';
+    it('without a rewrite forwards the normalized path it matched and the query exactly as received', async () => {
+      const target = '/raw/%7euser/a//c;p=1/%2e%2E/x?a=b&a=c&x=%2F&%41=1&flag';
       const res = await curl(['--path-as-is', '-H', 'Host: rewrite', `${base}${target}`]);
       expect(res.status).toBe(200);
-      expect(echoOf(res).url).toBe(target);
+      expect(echoOf(res).url).toBe('/raw/~user/a/x?a=b&a=c&x=%2F&%41=1&flag');
+    });
+
+    it('refuses an encoded slash in the path with 400 (it could hide a path from the rules)', async () => {
+      const res = await curl(['--path-as-is', '-H', 'Host: rewrite', `${base}/raw/a%2Fb`]);
+      expect(res.status).toBe(400);
+      expect(res.header('x-weft-error')).toBe('BAD_REQUEST');
     });
 
     it('rewrites an absolute-form request and sends the result in origin form', async () => {

@@ -107,6 +107,8 @@ export interface RbacCondition {
 }
 
 export interface HttpConnectionLimits {
+  /** Longest request target, bytes (default 8192); longer → 414. */
+  readonly maxRequestUrlBytes?: number;
   readonly maxRequestHeadersBytes?: number;
   readonly maxRequestHeadersCount?: number;
   readonly requestHeadersTimeoutMs?: number;

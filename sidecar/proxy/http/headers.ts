@@ -3,7 +3,9 @@
  * hop-by-hop fields are removed in both directions, including every field named in
  * `Connection`; repeated fields keep their order (several `Set-Cookie` stay separate,
  * RFC 9110 §5.3); `X-Forwarded-For` is appended to (trusting the incoming list only as far as
- * the listener's `xffNumTrustedHops` says).
+ * the listener's `xffNumTrustedHops` says); the mesh's own `x-weft-*` request fields are never
+ * taken from the downstream (they carry identity and decisions only proxies may set), except
+ * `x-weft-attempt`, which an inbound listener keeps from the calling sidecar.
  *
  * Header maps are plain objects with lower-case names; a repeated field is an array.
  */
@@ -22,6 +24,11 @@ const HOP_BY_HOP = new Set([
 
 /** Request-only fields the proxy consumes itself: `expect` (Node answers 100-continue). */
 const CONSUMED_REQUEST = new Set(['expect', 'proxy-authorization']);
+
+/** The mesh's own request fields: set by proxies only, stripped from downstream input. */
+const INTERNAL_PREFIX = 'x-weft-';
+/** The one internal field taken from the downstream: the calling sidecar's attempt number. */
+const KEPT_INTERNAL = 'x-weft-attempt';
 
 /** Names listed in a `Connection` header value (lower-case), or undefined when there are none. */
 function connectionTokens(value: string | undefined): Set<string> | undefined {
@@ -55,6 +62,7 @@ export function upstreamRequestHeaders(
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
     if (HOP_BY_HOP.has(name) || CONSUMED_REQUEST.has(name) || listed?.has(name)) continue;
+    if (name.startsWith(INTERNAL_PREFIX) && name !== KEPT_INTERNAL) continue;
     append(out, name, rawHeaders[i + 1] as string);
   }
   return out;

@@ -28,6 +28,7 @@ import { ERROR_CATALOGUE, type ErrorKind } from '../errors.ts';
 import { type ListenerInfo, RequestContext } from './context.ts';
 import { sendError } from './local-reply.ts';
 import { handleRequest, type PipelineState } from './pipeline.ts';
+import { DEFAULT_MAX_REQUEST_URL_BYTES } from './request-checks.ts';
 import { DownstreamTls } from './tls.ts';
 
 /** Defaults for `HttpConnectionLimits` (see proto/weft/v1/config.proto). */
@@ -38,6 +39,7 @@ export const LIMIT_DEFAULTS = {
   idleTimeoutMs: 60000,
   maxConnections: 10000,
   requestTimeoutMs: 0,
+  maxRequestUrlBytes: DEFAULT_MAX_REQUEST_URL_BYTES,
 } as const;
 
 export const DEFAULT_DRAIN_MS = 5000;
@@ -84,6 +86,7 @@ export class HttpListener {
     direction: Listener['direction'] & string;
     port: number;
     xffNumTrustedHops: number;
+    maxRequestUrlBytes: number;
   };
   readonly #maxHeadersCount: number;
   readonly #tls: DownstreamTls;
@@ -107,6 +110,7 @@ export class HttpListener {
       direction: config.direction ?? 'TRAFFIC_DIRECTION_UNSPECIFIED',
       port: config.port,
       xffNumTrustedHops: config.xffNumTrustedHops ?? 0,
+      maxRequestUrlBytes: limits.maxRequestUrlBytes,
     };
     this.#server = createServer(
       {

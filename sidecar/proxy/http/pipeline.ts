@@ -1,5 +1,6 @@
 /**
- * The request pipeline of one listener: read the target, prepare the upstream headers
+ * The request pipeline of one listener: check what the parser leaves to us (request-checks.ts),
+ * read the target and normalize its path (the path routed, authorized and forwarded), prepare the upstream headers
  * (hop-by-hop removal, X-Forwarded-For, x-request-id, traceparent), run the filter chain,
  * then the router as the terminal step: a local answer (direct response, redirect, 404, 500
  * for an invalid backend) or an upstream exchange on the cluster (forward.ts: admission, endpoint
@@ -21,6 +22,8 @@ import { UpstreamExchange } from './forward.ts';
 import { applyForwardedFor, plainAddress, upstreamRequestHeaders } from './headers.ts';
 import { sendError, sendReply } from './local-reply.ts';
 import { mirrorRequest } from './mirror.ts';
+import { normalizePath } from './normalize.ts';
+import { requestDefect } from './request-checks.ts';
 import { parseTarget } from './target.ts';
 import { nextTraceparent } from './trace.ts';
 
@@ -41,14 +44,22 @@ function hasRequestBody(ctx: RequestContext): boolean {
 /** Handles one request with `state`; never throws (failures become local replies). */
 export function handleRequest(ctx: RequestContext, state: PipelineState): void {
   const { req } = ctx;
+  const defect = requestDefect(req, ctx.listener.maxRequestUrlBytes);
+  if (defect !== undefined) {
+    ctx.res.shouldKeepAlive = false;
+    sendError(ctx, defect.kind, defect.reason);
+    return;
+  }
   const target = parseTarget(req.url ?? '/', req.headers.host);
   if (target === undefined) {
     sendError(ctx, 'BAD_REQUEST', 'unsupported request target');
     return;
   }
+  // Routes, filters and the upstream all see the normalized path (normalize.ts): what is matched
+  // is what is forwarded.
   const routeRequest: RouteRequest = {
     host: target.host,
-    path: target.path,
+    path: normalizePath(target.path),
     query: target.query,
     method: req.method ?? 'GET',
     headers: req.headers,
@@ -160,7 +171,7 @@ function act(
     path = q === -1 ? rewrite.path : rewrite.path + url.slice(q);
     if (rewrite.host !== undefined) headers.host = rewrite.host;
   } else {
-    path = url.charCodeAt(0) === 47 ? url : q === -1 ? rr.path : rr.path + url.slice(q);
+    path = q === -1 ? rr.path : rr.path + url.slice(q);
   }
 
   if (match.mirrors.length > 0) {

@@ -31,6 +31,7 @@ const FULL: Bootstrap = {
         idleTimeoutMs: 60000,
         maxConnections: 1000,
         requestTimeoutMs: 0,
+        maxRequestUrlBytes: 8192,
       },
       xffNumTrustedHops: 1,
       drainTimeoutMs: 5000,

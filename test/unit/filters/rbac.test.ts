@@ -594,7 +594,13 @@ describe('compiling', () => {
 });
 
 describe('the filter', () => {
-  const listener = { name: 'inbound', direction: 'INBOUND' as const, port: 15006, xffNumTrustedHops: 0 };
+  const listener = {
+    name: 'inbound',
+    direction: 'INBOUND' as const,
+    port: 15006,
+    xffNumTrustedHops: 0,
+    maxRequestUrlBytes: 8192,
+  };
 
   function ctxFor(method: string, path: string, principal = '', headers: IncomingHttpHeaders = {}) {
     const req = { method, url: path, headers } as unknown as IncomingMessage;

@@ -43,7 +43,13 @@ class FakeResponse extends EventEmitter {
 function context(method = 'GET'): { ctx: RequestContext; res: FakeResponse } {
   const res = new FakeResponse();
   const req = { method, headers: {} } as unknown as IncomingMessage;
-  const listener = { name: 'outbound', direction: 'OUTBOUND', port: 15001, xffNumTrustedHops: 0 } as const;
+  const listener = {
+    name: 'outbound',
+    direction: 'OUTBOUND',
+    port: 15001,
+    xffNumTrustedHops: 0,
+    maxRequestUrlBytes: 8192,
+  } as const;
   return { ctx: new RequestContext(req, res as unknown as ServerResponse, listener, 0), res };
 }
 

@@ -1,0 +1,222 @@
+/**
+ * The bad-input corpus (test/corpus/http1.jsonl, one case per line) against a sidecar's outbound
+ * listener (plain text), its inbound listener (mTLS, STRICT) and a gateway-direction listener,
+ * written on raw sockets. Each case names the answers it may get (status codes, or `close`: the
+ * connection closed with no response) and whether it may reach the upstream; cases that are
+ * refused must leave the upstream untouched, checked with a marker request sent after each case
+ * (the upstream sees the marker, and nothing else, since the case began). After the corpus the
+ * process is still serving and holds no more file descriptors than before it.
+ *
+ * Corpus line fields: name, send (the bytes; `{{text*N}}` repeats `text` N times), expect,
+ * reaches (the request is forwarded), forwardedPath, upstreamAbsent (header names the upstream
+ * must not see), partialBody (a chunked body found malformed mid-stream: the upstream saw its
+ * start and an abort, never a complete request), rfc (why).
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Bootstrap, Listener } from '../../sidecar/proxy/config/types.ts';
+import { pollUntil } from '../support/mesh.ts';
+import { createCa, type Leaf, spiffeIdOf, type TestCa, writeCertKey } from '../support/pki.ts';
+import { type RunningSidecar, startSidecar } from '../support/sidecar.ts';
+import { startUpstream, type Upstream } from '../support/upstream.ts';
+
+interface CorpusCase {
+  readonly name: string;
+  readonly send: string;
+  readonly expect: readonly (number | 'close')[];
+  readonly reaches?: boolean;
+  readonly forwardedPath?: string;
+  readonly upstreamAbsent?: readonly string[];
+  /** A streamed body turned out malformed: the upstream may see the start of it, then an abort. */
+  readonly partialBody?: boolean;
+  readonly rfc?: string;
+}
+
+const CORPUS = fileURLToPath(new URL('../corpus/http1.jsonl', import.meta.url));
+const cases: CorpusCase[] = readFileSync(CORPUS, 'utf8')
+  .split('\n')
+  .filter((l) => l.trim() !== '')
+  .map((l) => JSON.parse(l) as CorpusCase);
+
+/** Expands `{{text*N}}` templates. */
+function bytesOf(send: string): Buffer {
+  return Buffer.from(
+    send.replace(/\{\{([\s\S]+?)\*(\d+)\}\}/g, (_, text: string, n: string) => text.repeat(Number(n))),
+    'latin1',
+  );
+}
+
+const TD = 'test.local';
+let upstream: Upstream;
+let sidecar: RunningSidecar;
+let ca: TestCa;
+let client: Leaf;
+/** Every upstream request and the raw bytes each upstream connection received. */
+let rawBytes = 0;
+let upstreamParseErrors = 0;
+
+function listener(
+  name: string,
+  direction: NonNullable<Listener['direction']>,
+  extra: Partial<Listener> = {},
+): Listener {
+  return {
+    name,
+    address: '127.0.0.1',
+    port: 0,
+    direction,
+    routeConfigName: 'r',
+    rbac: {
+      deny: [{ name: 'default/no-admin/rule-0', to: [{ paths: ['/admin', '/admin/*'] }] }],
+    },
+    ...extra,
+  };
+}
+
+function bootstrap(upstreamPort: number): Bootstrap {
+  return {
+    node: { id: 'corpus-1', service: 'corpus', namespace: 'default', workload: 'corpus-v1' },
+    admin: { address: '127.0.0.1', port: 0 },
+    listeners: [
+      listener('outbound', 'OUTBOUND'),
+      listener('inbound', 'INBOUND', { tls: { mode: 'STRICT' } }),
+      listener('gateway', 'GATEWAY'),
+    ],
+    routes: [
+      {
+        name: 'r',
+        virtualHosts: [
+          { name: 'all', domains: ['*'], routes: [{ name: 'all', route: { clusters: [{ name: 'up' }] } }] },
+        ],
+      },
+    ],
+    clusters: [{ name: 'up' }],
+    endpoints: [{ clusterName: 'up', endpoints: [{ address: '127.0.0.1', port: upstreamPort }] }],
+    trustBundle: { trustDomain: TD, rootsPem: [ca.certPem] },
+  };
+}
+
+beforeAll(async () => {
+  ca = createCa('corpus root');
+  client = ca.leaf(spiffeIdOf(TD, 'client'));
+  upstream = await startUpstream(undefined, (server) => {
+    server.on('connection', (s: Socket) => s.on('data', (b: Buffer) => (rawBytes += b.length)));
+    server.on('clientError', () => upstreamParseErrors++);
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'weft-corpus-'));
+  const files = await writeCertKey(dir, 'corpus', ca.leaf(spiffeIdOf(TD, 'corpus')));
+  sidecar = await startSidecar(bootstrap(upstream.port), {
+    extraArgs: ['--cert', files.cert, '--key', files.key],
+  });
+});
+
+afterAll(async () => {
+  await sidecar?.stop();
+  await upstream?.close();
+});
+
+function open(name: string): Promise<Socket> {
+  const port = sidecar.ports[name] as number;
+  return new Promise((resolve, reject) => {
+    const s =
+      name === 'inbound'
+        ? tlsConnect(
+            {
+              host: '127.0.0.1',
+              port,
+              ca: ca.certPem,
+              cert: client.certPem,
+              key: client.keyPem,
+              rejectUnauthorized: false,
+            },
+            () => resolve(s),
+          )
+        : netConnect({ host: '127.0.0.1', port }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Writes `bytes`, resolves with the status of the first response, or 'close' when none came. */
+async function exchange(name: string, bytes: Buffer): Promise<number | 'close'> {
+  const s = await open(name);
+  return new Promise((resolve) => {
+    let got = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve('close');
+    }, 10_000);
+    const done = (v: number | 'close') => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(v);
+    };
+    s.on('data', (b: Buffer) => {
+      got += b.toString('latin1');
+      const m = /^HTTP\/1\.[01] (\d{3}) /.exec(got);
+      if (m) done(Number(m[1]));
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => done('close'));
+    s.write(bytes, () => undefined);
+  });
+}
+
+/** Sends a marker request and waits until the upstream saw it; returns what the upstream saw since `from`. */
+async function settle(name: string, from: number, marker: string): Promise<IncomingMessage[]> {
+  const status = await exchange(name, Buffer.from(`GET /__marker/${marker} HTTP/1.1\r\nHost: a\r\n\r\n`));
+  expect(status, 'the marker request').toBe(200);
+  await pollUntil('the marker to reach the upstream', async () =>
+    upstream.seen.some((r) => r.url === `/__marker/${marker}`) ? true : undefined,
+  );
+  return upstream.seen.slice(from).filter((r) => !r.url?.startsWith('/__marker/'));
+}
+
+async function fdCount(pid: number): Promise<number> {
+  return (await readdir(`/proc/${pid}/fd`)).length;
+}
+
+describe.each(['outbound', 'inbound', 'gateway'])('bad-input corpus on the %s listener', (name) => {
+  let fdsBefore = 0;
+  beforeAll(async () => {
+    fdsBefore = await fdCount(sidecar.pid);
+  });
+
+  it.each(cases.map((c, i) => [c.name, c, i] as const))('%s', async (_, c, i) => {
+    const from = upstream.seen.length;
+    const parseErrors = upstreamParseErrors;
+    const status = await exchange(name, bytesOf(c.send));
+    expect(c.expect, `${c.name} (${c.rfc ?? ''}): got ${status}`).toContain(status);
+    const seen = await settle(name, from, `${name}-${i}`);
+    if (c.partialBody !== true) {
+      expect(upstreamParseErrors - parseErrors, 'malformed bytes reached the upstream').toBe(0);
+    }
+    if (c.reaches === true) {
+      expect(seen).toHaveLength(1);
+      if (c.forwardedPath !== undefined) expect(seen[0]?.url).toBe(c.forwardedPath);
+    } else if (c.partialBody === true) {
+      for (const r of seen) expect(r.complete, 'a malformed body reached the upstream whole').toBe(false);
+    } else if (!(c.expect.includes(200) && status === 200)) {
+      expect(
+        seen.map((r) => r.url),
+        'a refused request reached the upstream',
+      ).toEqual([]);
+    }
+    for (const h of c.upstreamAbsent ?? []) {
+      for (const r of seen) expect(r.headers[h], `${h} reached the upstream`).toBeUndefined();
+    }
+  });
+
+  it('still serves, and holds no more file descriptors than before', async () => {
+    expect(await exchange(name, Buffer.from('GET /ok HTTP/1.1\r\nHost: a\r\n\r\n'))).toBe(200);
+    await pollUntil('file descriptors to return to their level before the corpus', async () =>
+      (await fdCount(sidecar.pid)) <= fdsBefore + 2 ? true : undefined,
+    );
+  });
+});
