@@ -126,7 +126,9 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
   };
   const onHangup = (): void => {
     loadIdentity('identity rotated').catch((err: unknown) => log.error({ err }, 'identity reload failed'));
-    reloadConfig().catch((err: unknown) => log.error({ err: (err as Error).message }, 'config reload failed'));
+    reloadConfig().catch((err: unknown) =>
+      log.error({ err: (err as Error).message }, 'config reload failed'),
+    );
   };
   if (bootstrap !== undefined) {
     await loadIdentity('identity loaded');
