@@ -195,14 +195,14 @@ const apiKeyAuth = obj(
         issues.add(`${path}.clients`, 'is required');
       }
       const digests = new Map<string, string>();
-      (a.clients ?? []).forEach((c, i) =>
+      (a.clients ?? []).forEach((c, i) => {
         c.keys.forEach((k, j) => {
           const at = `${path}.clients[${i}].keys[${j}].sha256`;
           const first = digests.get(k.sha256);
           if (first !== undefined) issues.add(at, `the same key is listed twice (also at ${first})`);
           else digests.set(k.sha256, at);
-        }),
-      );
+        });
+      });
     },
   },
 );
