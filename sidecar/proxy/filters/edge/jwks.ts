@@ -162,12 +162,19 @@ export class RemoteJwks {
  */
 export class JwksRegistry {
   readonly #sets = new Map<string, RemoteJwks>();
+  readonly #prefetch: boolean;
+
+  /** `prefetch` (default true): a new set starts loading when first named, before any request. */
+  constructor(options: { readonly prefetch?: boolean } = {}) {
+    this.#prefetch = options.prefetch ?? true;
+  }
 
   use(uri: string, options: RemoteJwksOptions): RemoteJwks {
     let set = this.#sets.get(uri);
     if (set === undefined) {
       set = new RemoteJwks(uri, options);
       this.#sets.set(uri, set);
+      if (this.#prefetch) set.prefetch();
     } else {
       set.setOptions(options);
     }

@@ -91,7 +91,7 @@ function nonNegative(v: number | undefined, dflt: number, field: string, max = 0
 
 /**
  * Compiles one provider; `field` names it (`authProviders.jwtProviders[0]`). Remote key sets come
- * from `registry` (shared across config versions) and start loading now.
+ * from `registry` (shared across config versions; it starts loading a new one).
  * @throws EdgeAuthConfigError for a missing name, neither or both key sources, an invalid URI or
  *   inline set, `none`/HMAC/unknown algorithms, a clock skew over 300000 ms, a bad header name.
  */
@@ -150,9 +150,7 @@ export function compileJwtProvider(
         `must use http or https (got ${JSON.stringify(remote)})`,
       );
     }
-    const set = registry.use(url.href, options);
-    if (!set.loaded) set.prefetch();
-    resolver = set.resolve;
+    resolver = registry.use(url.href, options).resolve;
   } else {
     try {
       resolver = localJwks(local);
