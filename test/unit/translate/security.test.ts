@@ -4,6 +4,7 @@
  * (proto schema and the edge auth compiler).
  */
 import { describe, expect, it } from 'vitest';
+import { discoveryService } from '../../../control-plane/discovery/proto.ts';
 import { parseDocuments } from '../../../control-plane/resources/parse.ts';
 import type { Resource, SecurityPolicySpec } from '../../../control-plane/resources/types.ts';
 import { validateResources } from '../../../control-plane/resources/validate.ts';
@@ -110,6 +111,13 @@ function proxyAccepts(auth: GatewayEdgeAuth): void {
   ).not.toThrow();
   expect(attached.routes[0]?.auth).toEqual(auth.routeAuth.get('HTTPRoute/shop/orders'));
   expect(attached.routes[1]?.auth).toBeUndefined();
+  // And it crosses the discovery wire unchanged.
+  const stream = discoveryService().Stream;
+  if (stream === undefined) throw new Error('weft.v1.Discovery has no Stream method');
+  const message = { snapshot: { version: '1', nonce: 'n', listeners: [attached.listener], routes: [rc] } };
+  const decoded = stream.responseDeserialize(stream.responseSerialize(message)) as typeof message;
+  expect(decoded.snapshot.listeners).toEqual([attached.listener]);
+  expect(decoded.snapshot.routes).toEqual([rc]);
 }
 
 describe('translateSecurityPolicies', () => {
