@@ -428,6 +428,10 @@ describe('edge authentication on a GATEWAY listener', () => {
     await waitFor(loop.statuses.length + 50);
     await loop.stop();
     rot.down = false;
+    console.info(
+      `jwks rotation: ${loop.statuses.length} requests, ${loop.statuses.filter((s) => s !== 200).length} not 200; ` +
+        `JWKS fetches ${rot.fetches} (${rot.failures} failed while down)`,
+    );
     expect(loop.statuses.length).toBeGreaterThan(250);
     expect(loop.statuses.filter((s) => s !== 200)).toEqual([]);
     // The old key, once the refreshed set left it out, is refused.
@@ -481,6 +485,9 @@ describe('edge authentication on a GATEWAY listener', () => {
     await reload([{ id: 'k2', sha256: hashApiKey(newKey), scopes: ['read', 'write'] }]); // removed
     await waitFor(loop.statuses.length + 50);
     await loop.stop();
+    console.info(
+      `api-key rotation: ${loop.statuses.length} requests, ${loop.statuses.filter((s) => s !== 200).length} not 200`,
+    );
     expect(loop.statuses.length).toBeGreaterThan(250);
     expect(loop.statuses.filter((s) => s !== 200)).toEqual([]);
     const old = await get(`${gw}/key/items`, { 'x-api-key': oldKey });
