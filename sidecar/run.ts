@@ -9,7 +9,8 @@
  * from the bootstrap's `trustBundle`); SIGHUP re-reads both files and rotates to them without
  * dropping a request (ProxyCore.setIdentity; logs `identity loaded`, then `identity rotated`, or
  * `identity reload failed` and the old certificate stays). `/ready` waits for an identity when the
- * config asks for TLS.
+ * config asks for TLS. In static mode SIGHUP also re-reads the bootstrap file and applies it
+ * (`config reloaded` with the version `static-<n>`, or `config reload failed` with the reason).
  *
  * SIGTERM or SIGINT drains: /ready turns 503, the sidecar deregisters its endpoint (peers stop
  * sending new requests), keeps serving for `drainDelayMs`, then listeners stop accepting and
@@ -113,13 +114,26 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
     proxy.setIdentity(identityFromPem(cert, key));
     log.info(proxy.identity, msg);
   };
+  // Static mode: SIGHUP also re-reads the bootstrap and applies it as `static-<n>` (all or
+  // nothing: an invalid file logs `config reload failed` and the running config stays).
+  let reloads = 0;
+  const reloadConfig = async (): Promise<void> => {
+    if (options.configPath === undefined) return;
+    const next = await loadBootstrap(options.configPath);
+    const version = `static-${++reloads}`;
+    await proxy.apply(proxyConfigOf(next), version);
+    log.info({ version }, 'config reloaded');
+  };
   const onHangup = (): void => {
     loadIdentity('identity rotated').catch((err: unknown) => log.error({ err }, 'identity reload failed'));
+    reloadConfig().catch((err: unknown) =>
+      log.error({ err: (err as Error).message }, 'config reload failed'),
+    );
   };
   if (bootstrap !== undefined) {
     await loadIdentity('identity loaded');
     await proxy.apply(proxyConfigOf(bootstrap), 'static');
-    if (certPath !== undefined) process.on('SIGHUP', onHangup);
+    process.on('SIGHUP', onHangup);
   } else if (dyn !== undefined) {
     ({ client, identity } = await startAgent(dyn, proxy, workload, namespace, logger));
     await client.onFirstConfig;

@@ -233,15 +233,17 @@ export interface SecurityPolicySpec {
     readonly optional?: boolean;
   };
   readonly apiKeyAuth?: {
-    /** Secrets whose data maps client IDs to API keys. */
-    readonly credentialRefs: readonly {
+    /** Envoy Gateway's Secrets: rejected (Weft has no Secret kind); use `clients`. */
+    readonly credentialRefs?: readonly {
       readonly group: string;
       readonly kind: string;
       readonly name: string;
       readonly namespace?: string;
     }[];
-    /** Where to look for the key; the first hit wins. */
-    readonly extractFrom: readonly {
+    /** Weft's own: the clients and their keys, stored as SHA-256 digests only. */
+    readonly clients?: readonly ApiKeyClientSpec[];
+    /** Where to look for the key; the first hit wins (default: header x-api-key). */
+    readonly extractFrom?: readonly {
       readonly headers?: readonly string[];
       readonly params?: readonly string[];
       readonly cookies?: readonly string[];
@@ -250,6 +252,8 @@ export interface SecurityPolicySpec {
     readonly forwardClientIDHeader?: string;
     /** Remove the key from the request before forwarding. */
     readonly sanitize?: boolean;
+    /** Weft's own: requests without a key pass (a bad key never does). */
+    readonly optional?: boolean;
   };
   readonly authorization?: {
     /** Default Deny. */
@@ -258,8 +262,15 @@ export interface SecurityPolicySpec {
     readonly rules?: readonly {
       readonly name?: string;
       readonly action: 'Allow' | 'Deny';
+      readonly operation?: { readonly methods: readonly string[] };
       readonly principal: {
         readonly clientCIDRs?: readonly string[];
+        /** Weft's own: authenticated by an API key (of these clients / plans, with these scopes). */
+        readonly apiKey?: {
+          readonly clients?: readonly string[];
+          readonly plans?: readonly string[];
+          readonly scopes?: readonly string[];
+        };
         readonly jwt?: {
           readonly provider: string;
           readonly scopes?: readonly string[];
@@ -278,6 +289,20 @@ export interface SecurityPolicySpec {
   };
 }
 
+/** One API-key client (SecurityPolicy `apiKeyAuth.clients[]`, Weft's own). */
+export interface ApiKeyClientSpec {
+  readonly id: string;
+  readonly plan?: string;
+  readonly keys: readonly {
+    readonly id: string;
+    /** Lower-case hex SHA-256 of the key. */
+    readonly sha256: string;
+    /** RFC 3339; absent: no expiry. */
+    readonly expiresAt?: string;
+    readonly scopes?: readonly string[];
+  }[];
+}
+
 export interface JWTProvider {
   /** Unique within the policy; authorization rules refer to it. */
   readonly name: string;
@@ -287,6 +312,10 @@ export interface JWTProvider {
   readonly remoteJWKS?: { readonly uri: string };
   readonly localJWKS?: { readonly type: 'Inline'; readonly inline: string };
   readonly claimToHeaders?: readonly { readonly header: string; readonly claim: string }[];
+  /** Weft's own: the algorithm allowlist (default every asymmetric one; never none or HS*). */
+  readonly algorithms?: readonly string[];
+  /** Weft's own: tolerance for exp/nbf (default 30s, at most 5m). */
+  readonly clockSkew?: string;
   readonly extractFrom?: {
     readonly headers?: readonly { readonly name: string; readonly valuePrefix?: string }[];
     readonly cookies?: readonly string[];

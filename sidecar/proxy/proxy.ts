@@ -1,7 +1,9 @@
 /**
  * The proxy core assembled: listeners, compiled route tables and the cluster manager, for one
  * config version at a time. Used alike by the sidecar and the gateway (which adds filters).
- * A listener with `rbac` runs its own RBAC filter (filters/rbac.ts) after the global filters.
+ * A listener with `rbac` runs its own RBAC filter (filters/rbac.ts) after the global filters; one
+ * with edge authentication (`authProviders`/`auth`, routes with `auth`, or direction GATEWAY) runs
+ * the edge auth filter (filters/edge/filter.ts) before it.
  *
  * `apply` is all or nothing: the new config is checked and compiled completely before anything
  * is swapped; on any problem it throws `ConfigError` and the last good config keeps serving.
@@ -22,6 +24,8 @@ import { ConfigError } from './config/errors.ts';
 import type { ProxyConfig } from './config/model.ts';
 import type { Listener, RouteConfiguration } from './config/types.ts';
 import { checkConsistency } from './config/validate.ts';
+import { createEdgeAuthFilter, jwksUris, needsEdgeAuth } from './filters/edge/filter.ts';
+import { JwksRegistry } from './filters/edge/jwks.ts';
 import type { HttpFilter } from './filters/filter.ts';
 import { createRbacFilter } from './filters/rbac.ts';
 import { type BoundAddress, HttpListener } from './http/listener.ts';
@@ -57,6 +61,8 @@ export class ProxyCore {
   readonly #tls: { material: TlsMaterial | undefined } = { material: undefined };
   #identity: WorkloadIdentity | undefined;
   readonly #clusters = new ClusterManager({ tls: this.#tls });
+  /** Remote JWKS caches of the edge auth filters, kept across config versions. */
+  readonly #jwks = new JwksRegistry();
   readonly #listeners = new Map<string, HttpListener>();
   readonly #bound = new Map<string, BoundAddress>();
   #config: ProxyConfig | undefined;
@@ -101,6 +107,17 @@ export class ProxyCore {
         problems.push(`Listener ${l.name}: ${(err as Error).message}`);
       }
     }
+    // Each listener's edge authentication (SecurityPolicy; filters/edge/), after its RBAC.
+    const edgeFilters = new Map<string, HttpFilter>();
+    for (const l of config.listeners) {
+      const rc = config.routes.find((r) => r.name === l.routeConfigName);
+      if (!needsEdgeAuth(l, rc)) continue;
+      try {
+        edgeFilters.set(l.name, createEdgeAuthFilter(l, rc, tables.get(l.routeConfigName), this.#jwks));
+      } catch (err) {
+        problems.push(`Listener ${l.name}: ${(err as Error).message}`);
+      }
+    }
     if (problems.length === 0) {
       try {
         resolveConfig(config.clusters, config.endpoints); // checks only; nothing changes yet
@@ -124,10 +141,12 @@ export class ProxyCore {
 
     const stateFor = (l: Listener) => {
       const rbac = rbacFilters.get(l.name);
+      const edge = edgeFilters.get(l.name);
+      const own = [...(edge === undefined ? [] : [edge]), ...(rbac === undefined ? [] : [rbac])];
       return {
         routeTable: tables.get(l.routeConfigName) as RouteTable,
         clusters: this.#clusters,
-        filters: rbac === undefined ? this.#filters : [...this.#filters, rbac],
+        filters: own.length === 0 ? this.#filters : [...this.#filters, ...own],
       };
     };
     // Bind every new or moved listener first: if one cannot bind, close those just bound and
@@ -183,6 +202,7 @@ export class ProxyCore {
     }
     this.#config = config;
     this.#version = version;
+    this.#jwks.retain(new Set(config.listeners.flatMap(jwksUris)));
     await Promise.all(retired.map((l) => l.close()));
   }
 

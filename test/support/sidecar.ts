@@ -15,6 +15,8 @@ export const WEFT_CLI = fileURLToPath(new URL('../../control-plane/cli/main.ts',
 export interface RunningSidecar {
   readonly pid: number;
   readonly adminPort: number;
+  /** The bootstrap file the sidecar runs on (rewrite it and send SIGHUP to reload). */
+  readonly configPath: string;
   /** Bound port by listener name. */
   readonly ports: Readonly<Record<string, number>>;
   readonly child: ChildProcess;
@@ -86,6 +88,7 @@ export async function startSidecar(
   return {
     pid: child.pid as number,
     adminPort,
+    configPath: file,
     ports,
     child,
     output,

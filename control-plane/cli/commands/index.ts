@@ -1,9 +1,10 @@
 /**
  * Registers the admin verbs on the `weft` program: apply, get, delete, diff, validate,
- * proxy-status, proxy-config, token and ca. Every verb exits 0 on success, 1 on failure (invalid input,
+ * proxy-status, proxy-config, token, ca and apikey (offline). Every verb exits 0 on success, 1 on failure (invalid input,
  * server error, differences for diff, NACK or incomplete rollout for apply --wait), 2 on bad usage.
  */
 import type { Command } from 'commander';
+import { registerApiKey } from './apikey.ts';
 import { registerApply } from './apply.ts';
 import { registerCa } from './ca.ts';
 import { registerDelete } from './delete.ts';
@@ -24,4 +25,5 @@ export function registerAdminCommands(program: Command): void {
   registerProxyConfig(program);
   registerToken(program);
   registerCa(program);
+  registerApiKey(program);
 }

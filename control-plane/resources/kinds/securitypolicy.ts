@@ -13,18 +13,26 @@
  *       remoteJWKS: {uri: https://example.auth0.com/.well-known/jwks.json}   # or localJWKS: {type: Inline, inline: '{"keys":[…]}'}
  *       claimToHeaders: [{header: x-user, claim: sub}]
  *       extractFrom: {headers: [{name: Authorization, valuePrefix: "Bearer "}]}
+ *       algorithms: [RS256]                            # Weft: allowlist (default: every asymmetric one)
+ *       clockSkew: 30s                                 # Weft: exp/nbf tolerance, at most 5m
  *   apiKeyAuth:
- *     credentialRefs: [{name: api-keys}]               # Secrets: client ID → key
- *     extractFrom: [{headers: [x-api-key]}]
+ *     clients:                                         # Weft: hashed keys (weft apikey create)
+ *     - {id: acme, plan: pro, keys: [{id: k1, sha256: <64 hex>, expiresAt: 2030-01-01T00:00:00Z, scopes: [read]}]}
+ *     extractFrom: [{headers: [x-api-key]}]            # default x-api-key
  *     forwardClientIDHeader: x-client-id
+ *     optional: false                                  # Weft
  *   authorization:
  *     defaultAction: Deny                              # Allow | Deny, default Deny
- *     rules: [{name: office, action: Allow, principal: {clientCIDRs: [10.0.0.0/8]}}]
+ *     rules:
+ *     - {name: office, action: Allow, principal: {clientCIDRs: [10.0.0.0/8]}}
+ *     - {action: Allow, operation: {methods: [POST]}, principal: {apiKey: {scopes: [write]}}}  # apiKey: Weft
  *   cors: {allowOrigins: ["https://*.example.com"], allowMethods: [GET, POST], maxAge: 10m}
  * ```
  * Rules: at least one of jwt, apiKeyAuth, authorization, cors; a provider has exactly one of
  * remoteJWKS (an http(s) URI) and localJWKS (a JSON Web Key Set with a `keys` list); an
- * authorization rule's jwt.provider names a provider of this policy.
+ * authorization rule's jwt.provider names a provider of this policy, and a rule on apiKey needs
+ * apiKeyAuth; apiKeyAuth needs `clients` (Envoy Gateway's `credentialRefs` to Secrets are refused:
+ * Weft has no Secret kind); a key digest appears once per policy.
  */
 import { cidr, headerName } from '../names.ts';
 import {
@@ -82,6 +90,23 @@ const provider: Schema<JWTProvider> = obj(
     remoteJWKS: optional(obj({ uri: httpUri })),
     localJWKS: optional(obj({ type: withDefault(enumOf('Inline'), 'Inline'), inline: jwks })),
     claimToHeaders: optional(list(obj({ header: headerName, claim: text() }), { maxItems: 16 })),
+    algorithms: names(
+      enumOf(
+        'RS256',
+        'RS384',
+        'RS512',
+        'PS256',
+        'PS384',
+        'PS512',
+        'ES256',
+        'ES384',
+        'ES512',
+        'EdDSA',
+        'Ed25519',
+      ),
+      11,
+    ),
+    clockSkew: optional(duration({ max: '5m' })),
     extractFrom: optional(
       obj({
         headers: optional(
@@ -98,31 +123,89 @@ const provider: Schema<JWTProvider> = obj(
   { refine: (p, path, issues) => exactlyOneOf(p, ['remoteJWKS', 'localJWKS'], path, issues) },
 );
 
-const apiKeyAuth = obj({
-  credentialRefs: list(
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Weft's own: the keys of one client, as SHA-256 digests (`weft apikey create` makes them). */
+const apiKeyClient = obj({
+  id: text(),
+  plan: optional(text(63)),
+  keys: list(
     obj({
-      group: withDefault(str({ maxLength: 253 }), ''),
-      kind: withDefault(enumOf('Secret'), 'Secret'),
-      name: text(),
-      namespace: optional(text(63)),
+      id: text(63),
+      sha256: str({ describe: 'the SHA-256 of the key, 64 lower-case hex digits', pattern: SHA256_HEX }),
+      expiresAt: optional(
+        str({
+          describe: 'an RFC 3339 time such as 2030-01-31T00:00:00Z',
+          pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/,
+          rule: (v) => (Number.isNaN(Date.parse(v)) ? 'is not a valid time' : undefined),
+        }),
+      ),
+      scopes: names(text(), 32),
     }),
-    { minItems: 1, maxItems: 16 },
+    { minItems: 1, maxItems: 16, uniqueBy: [{ key: (k) => k.id, what: 'key id', field: 'id' }] },
   ),
-  extractFrom: list(
-    obj(
-      { headers: names(headerName), params: names(text()), cookies: names(text()) },
-      {
-        refine: (e, path, issues) =>
-          Object.keys(e).length === 0
-            ? issues.add(path, 'set at least one of headers, params, cookies')
-            : undefined,
-      },
-    ),
-    { minItems: 1, maxItems: 16 },
-  ),
-  forwardClientIDHeader: optional(headerName),
-  sanitize: optional(bool()),
 });
+
+const apiKeyAuth = obj(
+  {
+    credentialRefs: optional(
+      list(
+        obj({
+          group: withDefault(str({ maxLength: 253 }), ''),
+          kind: withDefault(enumOf('Secret'), 'Secret'),
+          name: text(),
+          namespace: optional(text(63)),
+        }),
+        { minItems: 1, maxItems: 16 },
+      ),
+    ),
+    clients: optional(
+      list(apiKeyClient, {
+        minItems: 1,
+        maxItems: 1024,
+        uniqueBy: [{ key: (c) => c.id, what: 'client id', field: 'id' }],
+      }),
+    ),
+    extractFrom: optional(
+      list(
+        obj(
+          { headers: names(headerName), params: names(text()), cookies: names(text()) },
+          {
+            refine: (e, path, issues) =>
+              Object.keys(e).length === 0
+                ? issues.add(path, 'set at least one of headers, params, cookies')
+                : undefined,
+          },
+        ),
+        { minItems: 1, maxItems: 16 },
+      ),
+    ),
+    forwardClientIDHeader: optional(headerName),
+    sanitize: optional(bool()),
+    optional: optional(bool()),
+  },
+  {
+    refine: (a, path, issues) => {
+      if (a.credentialRefs !== undefined) {
+        issues.add(
+          `${path}.credentialRefs`,
+          'Secrets are not supported: list the clients and their hashed keys in clients (weft apikey create)',
+        );
+      } else if (a.clients === undefined) {
+        issues.add(`${path}.clients`, 'is required');
+      }
+      const digests = new Map<string, string>();
+      (a.clients ?? []).forEach((c, i) => {
+        c.keys.forEach((k, j) => {
+          const at = `${path}.clients[${i}].keys[${j}].sha256`;
+          const first = digests.get(k.sha256);
+          if (first !== undefined) issues.add(at, `the same key is listed twice (also at ${first})`);
+          else digests.set(k.sha256, at);
+        });
+      });
+    },
+  },
+);
 
 const authorization = obj({
   defaultAction: withDefault(enumOf('Allow', 'Deny'), 'Deny'),
@@ -131,9 +214,20 @@ const authorization = obj({
       obj({
         name: optional(text()),
         action: enumOf('Allow', 'Deny'),
+        operation: optional(
+          obj({
+            methods: list(str({ describe: 'an HTTP method', pattern: /^[A-Za-z0-9!#$%&'+.^_`|~-]+$/ }), {
+              minItems: 1,
+              maxItems: 16,
+            }),
+          }),
+        ),
         principal: obj(
           {
             clientCIDRs: names(cidr, 256),
+            apiKey: optional(
+              obj({ clients: names(text(), 256), plans: names(text(63), 16), scopes: names(text(), 16) }),
+            ),
             jwt: optional(
               obj({
                 provider: text(),
@@ -150,7 +244,7 @@ const authorization = obj({
           {
             refine: (p, path, issues) =>
               Object.keys(p).length === 0
-                ? issues.add(path, 'set at least one of clientCIDRs, jwt')
+                ? issues.add(path, 'set at least one of clientCIDRs, jwt, apiKey')
                 : undefined,
           },
         ),
@@ -201,6 +295,13 @@ export const securityPolicySpecSchema: Schema<SecurityPolicySpec> = obj(
     refine: (s, path, issues) => {
       if (!s.jwt && !s.apiKeyAuth && !s.authorization && !s.cors)
         issues.add(path, 'set at least one of jwt, apiKeyAuth, authorization, cors');
+      if (s.authorization !== undefined) {
+        (s.authorization.rules ?? []).forEach((r, i) => {
+          if (r.principal.apiKey !== undefined && s.apiKeyAuth === undefined) {
+            issues.add(`${path}.authorization.rules[${i}].principal.apiKey`, 'needs spec.apiKeyAuth');
+          }
+        });
+      }
       const providers = new Set((s.jwt?.providers ?? []).map((p) => p.name));
       (s.authorization?.rules ?? []).forEach((r, i) => {
         const name = r.principal.jwt?.provider;

@@ -61,6 +61,8 @@ export interface Listener {
   readonly drainTimeoutMs?: number;
   readonly tls?: DownstreamTls;
   readonly rbac?: Rbac;
+  readonly authProviders?: AuthProviders;
+  readonly auth?: AuthPolicy;
 }
 
 export interface DownstreamTls {
@@ -142,6 +144,7 @@ export interface Route {
   readonly retry?: RetryPolicy;
   readonly fault?: FaultInjection;
   readonly mirrors?: readonly RequestMirror[];
+  readonly auth?: AuthPolicy;
 }
 
 export interface RetryPolicy {
@@ -312,4 +315,111 @@ export interface Endpoint {
 export interface ClusterLoadAssignment {
   readonly clusterName: string;
   readonly endpoints?: readonly Endpoint[];
+}
+
+// ---- Edge authentication (config.proto `AuthProviders`, `AuthPolicy`) ----------------------
+
+export type AuthAction = 'AUTH_ACTION_UNSPECIFIED' | 'AUTH_ALLOW' | 'AUTH_DENY';
+
+export interface AuthProviders {
+  readonly jwtProviders?: readonly JwtProvider[];
+  readonly apiKeySets?: readonly ApiKeySet[];
+}
+
+export interface JwtProvider {
+  readonly name: string;
+  readonly issuer?: string;
+  readonly audiences?: readonly string[];
+  readonly remoteJwksUri?: string;
+  readonly localJwks?: string;
+  readonly algorithms?: readonly string[];
+  readonly clockSkewMs?: number;
+  readonly jwksCacheMs?: number;
+  readonly jwksCooldownMs?: number;
+  readonly jwksTimeoutMs?: number;
+  readonly claimToHeaders?: readonly ClaimToHeader[];
+  readonly sources?: readonly CredentialSource[];
+}
+
+export interface ClaimToHeader {
+  readonly claim: string;
+  readonly header: string;
+}
+
+/** Exactly one of `header`, `queryParam`, `cookie`. */
+export interface CredentialSource {
+  readonly header?: string;
+  readonly valuePrefix?: string;
+  readonly queryParam?: string;
+  readonly cookie?: string;
+}
+
+export interface ApiKeySet {
+  readonly name: string;
+  readonly clients?: readonly ApiKeyClient[];
+  readonly sources?: readonly CredentialSource[];
+}
+
+export interface ApiKeyClient {
+  readonly id: string;
+  readonly plan?: string;
+  readonly keys?: readonly ApiKey[];
+}
+
+export interface ApiKey {
+  readonly id: string;
+  /** Lower-case hex SHA-256 of the key. */
+  readonly sha256: string;
+  /** RFC 3339; absent: no expiry. */
+  readonly expiresAt?: string;
+  readonly scopes?: readonly string[];
+}
+
+export interface AuthPolicy {
+  readonly name?: string;
+  readonly jwt?: AuthJwt;
+  readonly apiKey?: AuthApiKey;
+  readonly defaultAction?: AuthAction;
+  readonly rules?: readonly AuthRule[];
+  readonly cors?: Cors;
+}
+
+export interface AuthJwt {
+  readonly providers?: readonly string[];
+  readonly optional?: boolean;
+}
+
+export interface AuthApiKey {
+  readonly keySet: string;
+  readonly optional?: boolean;
+  readonly forwardClientIdHeader?: string;
+  readonly sanitize?: boolean;
+}
+
+export interface AuthRule {
+  readonly name?: string;
+  readonly action?: AuthAction;
+  readonly clientCidrs?: readonly string[];
+  readonly methods?: readonly string[];
+  readonly jwtProvider?: string;
+  readonly jwtScopes?: readonly string[];
+  readonly jwtClaims?: readonly ClaimRequirement[];
+  readonly apiKey?: boolean;
+  readonly apiKeyScopes?: readonly string[];
+  readonly apiKeyClients?: readonly string[];
+  readonly plans?: readonly string[];
+}
+
+export interface ClaimRequirement {
+  readonly name: string;
+  readonly values?: readonly string[];
+}
+
+export interface Cors {
+  readonly allowOrigins?: readonly string[];
+  readonly allowMethods?: readonly string[];
+  readonly allowHeaders?: readonly string[];
+  readonly exposeHeaders?: readonly string[];
+  readonly maxAgeSeconds?: number;
+  readonly allowCredentials?: boolean;
 }

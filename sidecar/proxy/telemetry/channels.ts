@@ -122,3 +122,26 @@ export interface HealthCheckEvent {
   readonly ok: boolean;
   readonly healthy: boolean;
 }
+
+/** `weft:apikey` — message: an `ApiKeyUseEvent` each time an API key is presented (filters/edge). */
+export const apiKeyChannel = diagnostics.channel('weft:apikey');
+
+/** One API key presented: its set, client and key id ('' when unknown) and the outcome. Never the key. */
+export interface ApiKeyUseEvent {
+  readonly keySet: string;
+  readonly clientId: string;
+  readonly keyId: string;
+  readonly result: 'ok' | 'expired' | 'unknown';
+}
+
+/** Publishes an API key use (only when someone listens). */
+export function publishApiKeyUse(
+  keySet: string,
+  clientId: string,
+  keyId: string,
+  result: ApiKeyUseEvent['result'],
+): void {
+  if (apiKeyChannel.hasSubscribers) {
+    apiKeyChannel.publish({ keySet, clientId, keyId, result } satisfies ApiKeyUseEvent);
+  }
+}

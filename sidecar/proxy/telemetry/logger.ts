@@ -16,7 +16,14 @@ export function createLogger(level = 'info', sync = false): Logger {
     {
       level,
       base: { pid: process.pid },
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'],
+      redact: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'req.headers["x-api-key"]',
+        'headers.authorization',
+        'headers.cookie',
+        'headers["x-api-key"]',
+      ],
     },
     pino.destination({ dest: 1, sync }),
   );

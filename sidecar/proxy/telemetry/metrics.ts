@@ -20,6 +20,11 @@
  * request copies due to a route's mirrors, result `ok`, `error`, `no_endpoint`, `overflow`,
  * `body_too_large` or `body_incomplete` (see `MirrorResult`).
  *
+ * API keys (from the `weft:apikey` channel, filters/edge/apikey.ts):
+ * `weft_api_key_requests_total{key_set, client_id, key_id, result}` counts keys presented at the
+ * edge, result `ok`, `expired` or `unknown` (client and key id '' for an unknown key). The ids
+ * come from the config, so the label set is bounded; the key itself is never a label.
+ *
  * Cluster resilience (upstream/): `weft_circuit_breaker_state{cluster, endpoint}` (gauge: 0 closed,
  * 1 half-open, 2 open; from `weft:breaker`, removed with the endpoint), `weft_overflow_total{cluster,
  * limit}` (limit max_requests | max_pending_requests | max_retries; from `weft:overflow`) and
@@ -30,6 +35,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { RequestContext } from '../http/context.ts';
 import { type TlsHandshakeEvent, tlsHandshake } from '../identity.ts';
 import {
+  type ApiKeyUseEvent,
+  apiKeyChannel,
   type BreakerStateEvent,
   breakerChannel,
   type MirrorEvent,
@@ -65,6 +72,11 @@ export class ProxyMetrics {
   readonly #retries: Counter<'cluster' | 'reason'>;
   readonly #retriesSkipped: Counter<'cluster' | 'reason'>;
   readonly #mirrored: Counter<'cluster' | 'result'>;
+  readonly #apiKeys: Counter<'key_set' | 'client_id' | 'key_id' | 'result'>;
+  readonly #onApiKey = (message: unknown): void => {
+    const e = message as ApiKeyUseEvent;
+    this.#apiKeys.inc({ key_set: e.keySet, client_id: e.clientId, key_id: e.keyId, result: e.result });
+  };
   readonly #breakerState: Gauge<'cluster' | 'endpoint'>;
   readonly #overflows: Counter<'cluster' | 'limit'>;
   readonly #ejections: Counter<'cluster' | 'reason'>;
@@ -139,6 +151,12 @@ export class ProxyMetrics {
       labelNames: ['cluster', 'result'],
       registers: [this.registry],
     });
+    this.#apiKeys = new Counter({
+      name: 'weft_api_key_requests_total',
+      help: 'API keys presented at the edge, by key set, client id, key id and result (ok, expired, unknown).',
+      labelNames: ['key_set', 'client_id', 'key_id', 'result'],
+      registers: [this.registry],
+    });
     this.#breakerState = new Gauge({
       name: 'weft_circuit_breaker_state',
       help: 'Error-rate circuit breaker state per upstream endpoint: 0 closed, 1 half-open, 2 open.',
@@ -164,6 +182,7 @@ export class ProxyMetrics {
     tlsHandshake.subscribe(this.#onHandshake);
     retryChannel.subscribe(this.#onRetry);
     mirrorChannel.subscribe(this.#onMirror);
+    apiKeyChannel.subscribe(this.#onApiKey);
   }
 
   #record(ctx: RequestContext): void {
@@ -218,5 +237,6 @@ export class ProxyMetrics {
     tlsHandshake.unsubscribe(this.#onHandshake);
     retryChannel.unsubscribe(this.#onRetry);
     mirrorChannel.unsubscribe(this.#onMirror);
+    apiKeyChannel.unsubscribe(this.#onApiKey);
   }
 }

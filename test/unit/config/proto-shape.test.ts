@@ -6,12 +6,42 @@
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { checkAgainstProto, configSchema } from '../../../sidecar/proxy/config/schema.ts';
-import type { Bootstrap, HeaderModifier } from '../../../sidecar/proxy/config/types.ts';
+import type { AuthPolicy, Bootstrap, HeaderModifier } from '../../../sidecar/proxy/config/types.ts';
 
 const mod: HeaderModifier = {
   set: [{ name: 'a', value: '1' }],
   add: [{ name: 'b', value: '2' }],
   remove: ['c'],
+};
+
+const AUTH: AuthPolicy = {
+  name: 'ns/edge',
+  jwt: { providers: ['idp'], optional: true },
+  apiKey: { keySet: 'keys', optional: true, forwardClientIdHeader: 'x-client', sanitize: true },
+  defaultAction: 'AUTH_DENY',
+  rules: [
+    {
+      name: 'r',
+      action: 'AUTH_ALLOW',
+      clientCidrs: ['10.0.0.0/8'],
+      methods: ['GET'],
+      jwtProvider: 'idp',
+      jwtScopes: ['read'],
+      jwtClaims: [{ name: 'tier', values: ['gold'] }],
+      apiKey: true,
+      apiKeyScopes: ['write'],
+      apiKeyClients: ['acme'],
+      plans: ['pro'],
+    },
+  ],
+  cors: {
+    allowOrigins: ['https://*.example.com'],
+    allowMethods: ['GET'],
+    allowHeaders: ['x-a'],
+    exposeHeaders: ['x-b'],
+    maxAgeSeconds: 600,
+    allowCredentials: true,
+  },
 };
 
 const FULL: Bootstrap = {
@@ -50,6 +80,38 @@ const FULL: Bootstrap = {
         ],
         allowEnforced: true,
       },
+      authProviders: {
+        jwtProviders: [
+          {
+            name: 'idp',
+            issuer: 'https://idp.example',
+            audiences: ['api'],
+            remoteJwksUri: 'https://idp.example/jwks.json',
+            localJwks: '{"keys":[]}',
+            algorithms: ['RS256'],
+            clockSkewMs: 30000,
+            jwksCacheMs: 300000,
+            jwksCooldownMs: 10000,
+            jwksTimeoutMs: 5000,
+            claimToHeaders: [{ claim: 'sub', header: 'x-user' }],
+            sources: [{ header: 'authorization', valuePrefix: 'Bearer ', queryParam: 'q', cookie: 'c' }],
+          },
+        ],
+        apiKeySets: [
+          {
+            name: 'keys',
+            clients: [
+              {
+                id: 'acme',
+                plan: 'pro',
+                keys: [{ id: 'k1', sha256: 'ab', expiresAt: '2030-01-01T00:00:00Z', scopes: ['read'] }],
+              },
+            ],
+            sources: [{ header: 'x-api-key' }],
+          },
+        ],
+      },
+      auth: AUTH,
     },
   ],
   routes: [
@@ -98,6 +160,7 @@ const FULL: Bootstrap = {
               },
               fault: { delayMs: 100, delayPercent: 10, abortStatus: 503, abortPercent: 5 },
               mirrors: [{ cluster: 'c', percent: 50 }],
+              auth: AUTH,
             },
             {
               name: 'b',

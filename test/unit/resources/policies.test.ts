@@ -338,6 +338,10 @@ describe('SecurityPolicy', () => {
   });
 
   const S = 'SecurityPolicy default/p: spec';
+  const client = (key: Record<string, unknown> = {}) => ({
+    id: 'a',
+    keys: [{ id: 'k1', sha256: 'ab'.repeat(32), ...key }],
+  });
   const remote = { remoteJWKS: { uri: 'https://idp.example/jwks.json' } };
   it.each([
     ['nothing to enforce', sec({}), [`${S}: set at least one of jwt, apiKeyAuth, authorization, cors`]],
@@ -404,7 +408,7 @@ describe('SecurityPolicy', () => {
     [
       'a rule with an empty principal',
       sec({ authorization: { rules: [{ action: 'Allow', principal: {} }] } }),
-      [`${S}.authorization.rules[0].principal: set at least one of clientCIDRs, jwt`],
+      [`${S}.authorization.rules[0].principal: set at least one of clientCIDRs, jwt, apiKey`],
     ],
     [
       'a lower-case action',
@@ -413,13 +417,60 @@ describe('SecurityPolicy', () => {
     ],
     [
       'an API key source with nothing',
-      sec({ apiKeyAuth: { credentialRefs: [{ name: 'keys' }], extractFrom: [{}] } }),
+      sec({ apiKeyAuth: { clients: [client()], extractFrom: [{}] } }),
       [`${S}.apiKeyAuth.extractFrom[0]: set at least one of headers, params, cookies`],
     ],
     [
-      'API keys without credentials',
+      'API keys without clients',
       sec({ apiKeyAuth: { extractFrom: [{ headers: ['x-api-key'] }] } }),
-      [`${S}.apiKeyAuth.credentialRefs: is required`],
+      [`${S}.apiKeyAuth.clients: is required`],
+    ],
+    [
+      'API keys in Secrets (Envoy Gateway credentialRefs)',
+      sec({ apiKeyAuth: { credentialRefs: [{ name: 'keys' }] } }),
+      [
+        `${S}.apiKeyAuth.credentialRefs: Secrets are not supported: list the clients and their hashed keys in clients (weft apikey create)`,
+      ],
+    ],
+    [
+      'a key digest that is not SHA-256 hex',
+      sec({ apiKeyAuth: { clients: [client({ sha256: 'secret-key' })] } }),
+      [
+        `${S}.apiKeyAuth.clients[0].keys[0].sha256: must be the SHA-256 of the key, 64 lower-case hex digits (got "secret-key")`,
+      ],
+    ],
+    [
+      'the same key for two clients',
+      sec({ apiKeyAuth: { clients: [client(), { ...client(), id: 'b' }] } }),
+      [
+        `${S}.apiKeyAuth.clients[1].keys[0].sha256: the same key is listed twice (also at spec.apiKeyAuth.clients[0].keys[0].sha256)`,
+      ],
+    ],
+    [
+      'an expiry that is not RFC 3339',
+      sec({ apiKeyAuth: { clients: [client({ expiresAt: 'tomorrow' })] } }),
+      [
+        `${S}.apiKeyAuth.clients[0].keys[0].expiresAt: must be an RFC 3339 time such as 2030-01-31T00:00:00Z (got "tomorrow")`,
+      ],
+    ],
+    [
+      'an apiKey rule without apiKeyAuth',
+      sec({ authorization: { rules: [{ action: 'Allow', principal: { apiKey: { scopes: ['write'] } } }] } }),
+      [`${S}.authorization.rules[0].principal.apiKey: needs spec.apiKeyAuth`],
+    ],
+    [
+      'HS256 in the algorithm allowlist',
+      sec({ jwt: { providers: [{ name: 'a', ...remote, algorithms: ['HS256'] }] } }),
+      [
+        `${S}.jwt.providers[0].algorithms[0]: must be one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, Ed25519 (got "HS256")`,
+      ],
+    ],
+    [
+      'a clock skew over 5m',
+      sec({ jwt: { providers: [{ name: 'a', ...remote, clockSkew: '10m' }] } }),
+      [
+        `${S}.jwt.providers[0].clockSkew: must be a duration of at most 5m such as 10s, 1m30s or 500ms (GEP-2257) (got "10m")`,
+      ],
     ],
     [
       'a CORS origin with a path',
