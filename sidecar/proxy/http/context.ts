@@ -13,8 +13,8 @@ export interface ListenerInfo {
   readonly direction: TrafficDirection;
   readonly port: number;
   readonly xffNumTrustedHops: number;
-  /** Longest request target, bytes (see request-checks.ts). */
-  readonly maxRequestUrlBytes: number;
+  /** Longest request target, bytes (see request-checks.ts; default 8192). */
+  readonly maxRequestUrlBytes?: number;
 }
 
 export class RequestContext {

@@ -23,7 +23,7 @@ import { applyForwardedFor, plainAddress, upstreamRequestHeaders } from './heade
 import { sendError, sendReply } from './local-reply.ts';
 import { mirrorRequest } from './mirror.ts';
 import { normalizePath } from './normalize.ts';
-import { requestDefect } from './request-checks.ts';
+import { DEFAULT_MAX_REQUEST_URL_BYTES, requestDefect } from './request-checks.ts';
 import { parseTarget } from './target.ts';
 import { nextTraceparent } from './trace.ts';
 
@@ -44,7 +44,7 @@ function hasRequestBody(ctx: RequestContext): boolean {
 /** Handles one request with `state`; never throws (failures become local replies). */
 export function handleRequest(ctx: RequestContext, state: PipelineState): void {
   const { req } = ctx;
-  const defect = requestDefect(req, ctx.listener.maxRequestUrlBytes);
+  const defect = requestDefect(req, ctx.listener.maxRequestUrlBytes ?? DEFAULT_MAX_REQUEST_URL_BYTES);
   if (defect !== undefined) {
     ctx.res.shouldKeepAlive = false;
     sendError(ctx, defect.kind, defect.reason);
