@@ -1,7 +1,8 @@
 /**
  * The proxy core assembled: listeners, compiled route tables and the cluster manager, for one
  * config version at a time. Used alike by the sidecar and the gateway (which adds filters).
- * A listener with `rbac` runs its own RBAC filter (filters/rbac.ts) after the global filters.
+ * A listener with `rbac` runs its own RBAC filter (filters/rbac.ts) after the global filters; a
+ * GATEWAY listener then runs its edge limits (filters/edge/edge.ts: body limit, rate limits, cache).
  *
  * `apply` is all or nothing: the new config is checked and compiled completely before anything
  * is swapped; on any problem it throws `ConfigError` and the last good config keeps serving.
@@ -22,6 +23,7 @@ import { ConfigError } from './config/errors.ts';
 import type { ProxyConfig } from './config/model.ts';
 import type { Listener, RouteConfiguration } from './config/types.ts';
 import { checkConsistency } from './config/validate.ts';
+import { EdgeLimits } from './filters/edge/edge.ts';
 import type { HttpFilter } from './filters/filter.ts';
 import { createRbacFilter } from './filters/rbac.ts';
 import { type BoundAddress, HttpListener } from './http/listener.ts';
@@ -57,6 +59,8 @@ export class ProxyCore {
   readonly #tls: { material: TlsMaterial | undefined } = { material: undefined };
   #identity: WorkloadIdentity | undefined;
   readonly #clusters = new ClusterManager({ tls: this.#tls });
+  /** Edge limits of GATEWAY listeners (rate limit counters and caches outlive versions). */
+  readonly #edge = new EdgeLimits();
   readonly #listeners = new Map<string, HttpListener>();
   readonly #bound = new Map<string, BoundAddress>();
   #config: ProxyConfig | undefined;
@@ -101,6 +105,16 @@ export class ProxyCore {
         problems.push(`Listener ${l.name}: ${(err as Error).message}`);
       }
     }
+    // GATEWAY listeners' edge limits (body limit, rate limits, cache), after RBAC.
+    const edgeFilters = new Map<string, HttpFilter[]>();
+    for (const l of config.listeners) {
+      try {
+        const rc = config.routes.find((r) => r.name === l.routeConfigName) as RouteConfiguration | undefined;
+        edgeFilters.set(l.name, this.#edge.filtersFor(l, rc, tables.get(l.routeConfigName)));
+      } catch (err) {
+        problems.push(`Listener ${l.name}: ${(err as Error).message}`);
+      }
+    }
     if (problems.length === 0) {
       try {
         resolveConfig(config.clusters, config.endpoints); // checks only; nothing changes yet
@@ -124,10 +138,12 @@ export class ProxyCore {
 
     const stateFor = (l: Listener) => {
       const rbac = rbacFilters.get(l.name);
+      const edge = edgeFilters.get(l.name) ?? [];
+      const filters = rbac === undefined ? this.#filters : [...this.#filters, rbac];
       return {
         routeTable: tables.get(l.routeConfigName) as RouteTable,
         clusters: this.#clusters,
-        filters: rbac === undefined ? this.#filters : [...this.#filters, rbac],
+        filters: edge.length === 0 ? filters : [...filters, ...edge],
       };
     };
     // Bind every new or moved listener first: if one cannot bind, close those just bound and
@@ -152,6 +168,7 @@ export class ProxyCore {
     }
     // Commit: from here on nothing fails, and nothing awaits until every swap is done.
     this.#clusters.update(config.clusters, config.endpoints);
+    this.#edge.commit(config);
     const retired: HttpListener[] = [];
     const wanted = new Set(config.listeners.map((l) => l.name));
     for (const [name, listener] of this.#listeners) {
@@ -264,5 +281,6 @@ export class ProxyCore {
     await Promise.all([...this.#listeners.values()].map((l) => l.close(drainMs)));
     this.#listeners.clear();
     await this.#clusters.close();
+    this.#edge.close();
   }
 }
