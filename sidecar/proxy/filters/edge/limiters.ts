@@ -12,7 +12,10 @@
  *
  * Windows are rate-limiter-flexible's: fixed, per bucket, starting at the bucket's first request
  * (`requests` per `unit`). Burst: `burst` > 0 wraps the limiter in a `BurstyRateLimiter` with a
- * second pool of `burst` requests per unit, used once the first is spent. A month is 30 days.
+ * second pool of `burst` requests per 10 windows, drawn on only once a window's `requests` are
+ * spent — so a client idle for a while may exceed the rate by up to `burst` at once (the token
+ * bucket's burst), while its long-run rate stays within `requests + burst/10` per unit. A month is
+ * 30 days.
  *
  * Store state changes (Redis lost / back) are published on `weft:ratelimit:store` (telemetry.ts
  * logs them and keeps a gauge).
@@ -43,6 +46,8 @@ export const UNIT_SECONDS: Readonly<Record<Exclude<RateLimitUnit, 'RATE_LIMIT_UN
 };
 
 export const DEFAULT_STORE_TIMEOUT_MS = 100;
+/** The burst pool refills every this many windows (`burst` extra requests per 10 windows). */
+export const BURST_WINDOWS = 10;
 
 /** One consume: allowed or limited, with what the RateLimit-* headers report. */
 export interface Verdict {
@@ -181,20 +186,23 @@ export class LimiterStore {
     const map = global ? this.#global : this.#local;
     let limiter = map.get(id);
     if (limiter === undefined) {
-      const make = (points: number, prefix: string): RateLimiterAbstract =>
+      const make = (points: number, duration: number, prefix: string): RateLimiterAbstract =>
         global
           ? new RateLimiterRedis({
               storeClient: this.#redis,
               points,
-              duration: windowSeconds,
+              duration,
               keyPrefix: prefix,
               rejectIfRedisNotReady: true,
             })
-          : new RateLimiterMemory({ points, duration: windowSeconds, keyPrefix: prefix });
+          : new RateLimiterMemory({ points, duration, keyPrefix: prefix });
       const prefix = `weft:rl:${id}`;
-      const main = make(rule.requests, prefix);
+      const main = make(rule.requests, windowSeconds, prefix);
       const burst = rule.burst ?? 0;
-      limiter = burst > 0 ? new BurstyRateLimiter(main, make(burst, `${prefix}:burst`)) : main;
+      limiter =
+        burst > 0
+          ? new BurstyRateLimiter(main, make(burst, windowSeconds * BURST_WINDOWS, `${prefix}:burst`))
+          : main;
       map.set(id, limiter);
     }
     return { limiter, global };
