@@ -1,7 +1,8 @@
 /**
  * The edge rate limit filter (`weft.filters.http.ratelimit`): a GATEWAY listener's rules, then the
- * matched route's, each counted per bucket (limiters.ts), answered per
- * draft-ietf-httpapi-ratelimit-headers in its separate-field form (drafts -00 to -06):
+ * matched route's, each counted per bucket (limiters.ts), answered with the fields of
+ * draft-ietf-httpapi-ratelimit-headers-06 (the last draft with separate fields; -07 and later merge
+ * them into `RateLimit` / `RateLimit-Policy` structured fields):
  *
  * - every request a rule applied to gets `RateLimit-Limit` (requests per window), `RateLimit-Remaining`
  *   and `RateLimit-Reset` (delta-seconds until the window resets), plus `RateLimit-Policy:
@@ -196,7 +197,7 @@ function seconds(ms: number): string {
   return String(Math.max(0, Math.ceil(ms / 1000)));
 }
 
-/** The RateLimit-* fields for `v` (draft-ietf-httpapi-ratelimit-headers, separate-field form). */
+/** The RateLimit-* fields for `v` (draft-ietf-httpapi-ratelimit-headers-06). */
 export function rateLimitFields(v: Verdict): Record<string, string> {
   return {
     'ratelimit-limit': String(v.limit),
