@@ -68,7 +68,7 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
   const headers: Record<string, string> = { 'content-type': 'text/plain' };
   let body = `${path} #${n}`;
   if (path === '/cache/public') headers['cache-control'] = 'public, max-age=60';
-  else if (path === '/cache/plain') headers['cache-control'] = 'max-age=60';
+  else if (path === '/cache/plain' || path === '/cache/limited') headers['cache-control'] = 'max-age=60';
   else if (path === '/cache/vary') {
     headers['cache-control'] = 'max-age=60';
     headers.vary = 'accept-language';
@@ -113,6 +113,10 @@ function config(): ProxyConfig {
             name: 'vh',
             domains: ['*'],
             routes: [
+              route('cache-limited', '/cache/limited', {
+                cache: {},
+                rateLimits: [{ name: 'default/cached/limit-0', requests: 100, unit: 'PER_MINUTE' }],
+              }),
               route('cache', '/cache', { cache: { maxEntryBytes: 1024 } }),
               route('upload', '/upload', { maxRequestBodyBytes: 1000 }),
               route('limited', '/limited', { rateLimits: [perClient] }),
@@ -304,6 +308,15 @@ describe('edge response cache (RFC 9111)', () => {
     const r = await get('/cache/plain?nc', { 'cache-control': 'no-cache' });
     expect(r.headers['x-weft-cache']).toBe('miss');
     expect(hits.get('/cache/plain?nc')).toBe(2);
+  });
+
+  it('counts cache hits against rate limits and gives them their own RateLimit-* fields', async () => {
+    const a = await get('/cache/limited');
+    const b = await get('/cache/limited');
+    expect(a.headers['x-weft-cache']).toBe('miss');
+    expect(b.headers['x-weft-cache']).toBe('hit');
+    expect(a.headers['ratelimit-remaining']).toBe('99');
+    expect(b.headers['ratelimit-remaining']).toBe('98');
   });
 
   it('does not cache routes that do not opt in', async () => {

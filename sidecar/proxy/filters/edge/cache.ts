@@ -12,7 +12,8 @@
  * What is stored: complete 2xx/3xx/4xx GET responses the policy allows whose body, declared or
  * counted, is at most the route's `maxEntryBytes` (default 1 MiB); never a 206, never a response
  * with `Set-Cookie`, never a body cut short (the entry is kept only when the response ended whole).
- * HEAD is answered from a stored GET response. Memory: one `lru-cache` per listener with a byte
+ * HEAD is answered from a stored GET response. Entries are per route (key: route, host, target).
+ * Fields other filters add per request (RateLimit-*) are not stored, and are added to hits. Memory: one `lru-cache` per listener with a byte
  * budget (`Listener.responseCacheMaxBytes`, default 64 MiB; body plus header bytes per entry),
  * least recently used entries evicted first; up to 8 variants (Vary) per URL.
  *
@@ -20,7 +21,7 @@
  */
 import CachePolicy from 'http-cache-semantics';
 import { LRUCache } from 'lru-cache';
-import { addResponseTap, type RequestContext, type ResponseTap } from '../../http/context.ts';
+import type { RequestContext, ResponseTap } from '../../http/context.ts';
 import type { HeaderMap } from '../../router/types.ts';
 import { CONTINUE, type FilterResult, type HttpFilter } from '../filter.ts';
 import type { EdgeRoutes } from './routes.ts';
@@ -112,13 +113,13 @@ class StoreTap implements ResponseTap {
     this.#route = route;
   }
 
+  /** Runs first among the taps: what is stored is the upstream's head, without per-request fields. */
   head(status: number, headers: HeaderMap): void {
+    const stored = { ...headers };
     headers[CACHE_STATUS_HEADER] = 'miss';
     if (this.#request.method !== 'GET' || status === 206 || headers['set-cookie'] !== undefined) return;
     const declared = headers['content-length'];
     if (typeof declared === 'string' && Number(declared) > this.#maxBytes) return;
-    const stored = { ...headers };
-    delete stored[CACHE_STATUS_HEADER];
     const policy = new CachePolicy(this.#request, { status, headers: stored }, { shared: true });
     if (!policy.storable() || policy.timeToLive() <= 0) return;
     this.#policy = policy;
@@ -165,7 +166,7 @@ export class CacheFilter implements HttpFilter {
     const maxEntryBytes = route?.cacheMaxEntryBytes;
     if (route === undefined || maxEntryBytes === undefined) return CONTINUE;
     const url = ctx.req.url ?? '/';
-    const key = `${ctx.routeRequest?.host ?? ''}\0${url}`;
+    const key = `${route.name}\0${ctx.routeRequest?.host ?? ''}\0${url}`;
     // Lookups compare as GET: a HEAD is served from the stored GET response (RFC 9110 §9.3.2).
     const request: CachePolicy.Request = { url, method: 'GET', headers: ctx.req.headers };
     const entry = this.#store.find(key, request);
@@ -173,6 +174,9 @@ export class CacheFilter implements HttpFilter {
       publishCache(route.name, 'hit');
       const headers = entry.policy.responseHeaders() as Record<string, string | string[]>;
       headers[CACHE_STATUS_HEADER] = 'hit';
+      // Other filters' response fields (e.g. RateLimit-*) are per request: they see hits too.
+      const taps = ctx.responseTaps;
+      if (taps !== undefined) for (const tap of taps) tap.head(entry.status, headers);
       return { kind: 'respond', status: entry.status, headers, body: entry.body };
     }
     publishCache(route.name, 'miss');
@@ -183,7 +187,8 @@ export class CacheFilter implements HttpFilter {
       maxEntryBytes,
       route.name,
     );
-    addResponseTap(ctx, tap);
+    if (ctx.responseTaps === undefined) ctx.responseTaps = [tap];
+    else ctx.responseTaps.unshift(tap); // before the others: it stores the upstream head as it came
     return CONTINUE;
   }
 }

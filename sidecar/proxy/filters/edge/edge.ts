@@ -4,13 +4,16 @@
  *
  * `EdgeLimits` lives as long as the proxy: the rate limit counters (limiters.ts) and each
  * listener's response store survive config versions (a store is rebuilt only when its byte budget
- * changes), so a reload does not reset limits or empty caches. `filtersFor` compiles a listener's
- * filters (throwing `EdgeConfigError` on a bad value); `commit` installs the version's global store.
+ * changes), so a reload does not reset limits or empty caches. `create` (or `filtersFor`, with the
+ * route table at hand) compiles a listener's filters, throwing `EdgeConfigError` on a bad value,
+ * before anything is swapped; `commit` then installs the version's global store (Redis), so a
+ * rejected version changes nothing; `close` closes the Redis client.
  *
  * Non-GATEWAY listeners get no edge filters; edge settings on them are rejected.
  */
 import type { ProxyConfig } from '../../config/model.ts';
 import type { Listener, RouteConfiguration } from '../../config/types.ts';
+import { compileRouteTable } from '../../router/compile.ts';
 import type { RouteTable } from '../../router/types.ts';
 import type { HttpFilter } from '../filter.ts';
 import { BodyLimitFilter } from './body-limit.ts';
@@ -22,8 +25,20 @@ import { DEFAULT_CACHE_ENTRY_BYTES, EdgeRoutes, eachRoute } from './routes.ts';
 export { EdgeConfigError } from './ratelimit.ts';
 
 export class EdgeLimits {
+  /** For errors and logs (the shape of a per-listener filter factory). */
+  readonly name = 'weft.filters.http.edge_limits';
   readonly #limiters = new LimiterStore();
   readonly #stores = new Map<string, ResponseStore>();
+
+  /**
+   * The edge filters of `listener` under `config` ([] for a non-GATEWAY listener that sets nothing);
+   * compiles the listener's route table for the per-route settings. Throws `EdgeConfigError`.
+   */
+  create(listener: Listener, config: ProxyConfig): HttpFilter[] {
+    const rc = config.routes.find((r) => r.name === listener.routeConfigName);
+    const table = listener.direction === 'GATEWAY' && rc !== undefined ? compileRouteTable(rc) : undefined;
+    return this.filtersFor(listener, rc, table);
+  }
 
   /**
    * The edge filters of `listener` (with its route config `rc` compiled into `table`), or [] for a
