@@ -26,7 +26,7 @@ import { loadSvid, writeSvid } from './agent/svid-cache.ts';
 import { AdminServer } from './proxy/admin.ts';
 import { loadBootstrap } from './proxy/config/load.ts';
 import { type ProxyConfig, proxyConfigOf } from './proxy/config/model.ts';
-import { logEdgeEvents } from './proxy/filters/edge/telemetry.ts';
+import { logEdgeEvents } from './proxy/filters/limits/telemetry.ts';
 import { identityFromPem } from './proxy/identity.ts';
 import { ProxyCore } from './proxy/proxy.ts';
 import { createLogger, type Logger, startAccessLog } from './proxy/telemetry/logger.ts';

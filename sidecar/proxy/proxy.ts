@@ -2,7 +2,7 @@
  * The proxy core assembled: listeners, compiled route tables and the cluster manager, for one
  * config version at a time. Used alike by the sidecar and the gateway (which adds filters).
  * A listener with `rbac` runs its own RBAC filter (filters/rbac.ts) after the global filters; a
- * GATEWAY listener then runs its edge limits (filters/edge/edge.ts: body limit, rate limits, cache).
+ * GATEWAY listener then runs its edge limits (filters/limits/edge.ts: body limit, rate limits, cache).
  *
  * `apply` is all or nothing: the new config is checked and compiled completely before anything
  * is swapped; on any problem it throws `ConfigError` and the last good config keeps serving.
@@ -23,8 +23,8 @@ import { ConfigError } from './config/errors.ts';
 import type { ProxyConfig } from './config/model.ts';
 import type { Listener, RouteConfiguration } from './config/types.ts';
 import { checkConsistency } from './config/validate.ts';
-import { EdgeLimits } from './filters/edge/edge.ts';
 import type { HttpFilter } from './filters/filter.ts';
+import { EdgeLimits } from './filters/limits/edge.ts';
 import { createRbacFilter } from './filters/rbac.ts';
 import { type BoundAddress, HttpListener } from './http/listener.ts';
 import { buildTlsMaterial, type TlsMaterial, type WorkloadIdentity } from './identity.ts';

@@ -28,7 +28,7 @@
  */
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { registerEdgeMetrics } from '../filters/edge/telemetry.ts';
+import { registerEdgeMetrics } from '../filters/limits/telemetry.ts';
 import type { RequestContext } from '../http/context.ts';
 import { type TlsHandshakeEvent, tlsHandshake } from '../identity.ts';
 import {
@@ -71,7 +71,7 @@ export class ProxyMetrics {
   readonly #overflows: Counter<'cluster' | 'limit'>;
   readonly #ejections: Counter<'cluster' | 'reason'>;
   readonly #children = new Map<string, Children>();
-  /** Unsubscribes the edge-limit metrics (filters/edge/telemetry.ts). */
+  /** Unsubscribes the edge-limit metrics (filters/limits/telemetry.ts). */
   readonly #closeEdge: () => void;
   readonly #workload: Workload;
   readonly #onEnd = (message: unknown): void => this.#record(message as RequestContext);

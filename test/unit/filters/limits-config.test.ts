@@ -1,12 +1,12 @@
 /**
- * Edge limit config checks (sidecar/proxy/filters/edge): bad values are rejected when a config is
+ * Edge limit config checks (sidecar/proxy/filters/limits): bad values are rejected when a config is
  * applied, naming the field; non-GATEWAY listeners get no edge filters and may not set edge limits.
  */
 import { describe, expect, it } from 'vitest';
 import type { Listener, RateLimitRule, RouteConfiguration } from '../../../sidecar/proxy/config/types.ts';
-import { EdgeLimits } from '../../../sidecar/proxy/filters/edge/edge.ts';
-import { LimiterStore } from '../../../sidecar/proxy/filters/edge/limiters.ts';
-import { compileRateLimits } from '../../../sidecar/proxy/filters/edge/ratelimit.ts';
+import { EdgeLimits } from '../../../sidecar/proxy/filters/limits/edge.ts';
+import { LimiterStore } from '../../../sidecar/proxy/filters/limits/limiters.ts';
+import { compileRateLimits } from '../../../sidecar/proxy/filters/limits/ratelimit.ts';
 import { compileRouteTable } from '../../../sidecar/proxy/router/compile.ts';
 
 const rc: RouteConfiguration = {
