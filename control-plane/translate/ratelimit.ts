@@ -2,6 +2,10 @@
  * RateLimitPolicy → the edge rate limit rules of gateway proxies (proto/weft/v1/config.proto
  * `RateLimitRule`), and MeshConfig `rateLimit` → the proxies' `RateLimitService`.
  *
+ * Use from the gateway translation: `translateRateLimitPolicies(resources)` once per snapshot, then
+ * `attachEdgeRateLimits(...)` per gateway listener and its routes, and `rateLimitServiceOf(mesh)`
+ * for the snapshot's `rateLimitService`.
+ *
  * Attachment (GEP-713): `targetRefs` name a Gateway, HTTPRoute or GRPCRoute in the policy's own
  * namespace. A Gateway's rules go on its listeners (`Listener.rateLimits`: one bucket set for the
  * whole listener); an HTTPRoute's or GRPCRoute's rules go on each of its rules' proxy Routes
@@ -20,11 +24,13 @@
  *   `clientId` Exact | Distinct → SOURCE_CLIENT_ID EQUALS | DISTINCT; `jwtClaim` → SOURCE_JWT_CLAIM.
  */
 import type {
+  Listener,
   RateLimitMatch,
   RateLimitRule,
   RateLimitSelector,
   RateLimitService,
   RateLimitUnit,
+  Route,
 } from '../../sidecar/proxy/config/types.ts';
 import { parseDurationMs } from '../resources/duration.ts';
 import {
@@ -150,5 +156,33 @@ export function rateLimitServiceOf(mesh: MeshConfigSpec | undefined): RateLimitS
     redisUrl: rl.redis.url,
     failMode: rl.failMode === 'Closed' ? 'FAIL_CLOSED' : 'FAIL_OPEN',
     timeoutMs: parseDurationMs(rl.timeout),
+  };
+}
+
+/**
+ * Applies the rate limits to one listener of Gateway `<gateway.namespace>/<gateway.name>` and the
+ * proxy Routes it serves: the Gateway's rules on the listener, and on each Route the rules of the
+ * user route it was made from (`routeOf`: `<kind>/<namespace>/<name>`, e.g. `HTTPRoute/shop/orders`,
+ * or undefined for a Route made from none). Returns new objects; inputs are not touched; lists that
+ * would be empty are left out.
+ */
+export function attachEdgeRateLimits(
+  limits: EdgeRateLimits,
+  gateway: { readonly namespace: string; readonly name: string },
+  listener: Listener,
+  routes: readonly Route[],
+  routeOf: (route: Route) => string | undefined,
+): { readonly listener: Listener; readonly routes: Route[] } {
+  const onListener = limits.forGateway(gateway.namespace, gateway.name);
+  return {
+    listener: onListener.length === 0 ? listener : { ...listener, rateLimits: onListener },
+    routes: routes.map((r) => {
+      const key = routeOf(r);
+      const [kind, namespace, name] = key === undefined ? [] : key.split('/');
+      if ((kind !== 'HTTPRoute' && kind !== 'GRPCRoute') || namespace === undefined || name === undefined)
+        return r;
+      const rules = limits.forRoute(kind, namespace, name);
+      return rules.length === 0 ? r : { ...r, rateLimits: rules };
+    }),
   };
 }

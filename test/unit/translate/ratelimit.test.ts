@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MeshConfigSpec } from '../../../control-plane/resources/types.ts';
 import {
+  attachEdgeRateLimits,
   rateLimitServiceOf,
   translateRateLimitPolicies,
 } from '../../../control-plane/translate/ratelimit.ts';
@@ -102,6 +103,32 @@ describe('translateRateLimitPolicies', () => {
     const rules = limits.forRoute('HTTPRoute', 'default', 'api');
     expect(compileRateLimits(rules, 'rateLimits', 'edge', new LimiterStore())).toHaveLength(3);
     expect(checkAgainstProto('weft.v1.Route', { name: 'r', rateLimits: rules })).toEqual([]);
+  });
+});
+
+describe('attachEdgeRateLimits', () => {
+  it("puts the Gateway's rules on the listener and each user route's rules on its proxy Routes", () => {
+    const limits = translateRateLimitPolicies([edge, api]);
+    const out = attachEdgeRateLimits(
+      limits,
+      { namespace: 'default', name: 'public' },
+      { name: 'http-80', port: 80, routeConfigName: 'r', direction: 'GATEWAY' },
+      [{ name: 'default/api/rule-0' }, { name: 'default/other/rule-0' }, { name: 'default-route' }],
+      (r) =>
+        r.name === 'default/api/rule-0'
+          ? 'HTTPRoute/default/api'
+          : r.name === 'default-route'
+            ? undefined
+            : 'HTTPRoute/default/other',
+    );
+    expect(out.listener.rateLimits?.map((r) => r.name)).toEqual(['default/edge/limit-0']);
+    expect(out.routes[0]?.rateLimits?.map((r) => r.name)).toEqual([
+      'default/api-limits/limit-0',
+      'default/api-limits/limit-1',
+      'default/edge/limit-0',
+    ]);
+    expect(out.routes[1]).toEqual({ name: 'default/other/rule-0' });
+    expect(out.routes[2]).toEqual({ name: 'default-route' });
   });
 });
 
