@@ -35,6 +35,7 @@ let upstream: Upstream;
 let proxy: ProxyCore;
 let metrics: ProxyMetrics;
 let base = '';
+let xffBase = '';
 const hits = new Map<string, number>();
 /** Bytes the /upload handler received per request, and whether its request was aborted. */
 const uploads: { bytes: number; aborted: boolean }[] = [];
@@ -104,7 +105,18 @@ const perClient: RateLimitRule = {
 
 function config(): ProxyConfig {
   return {
-    listeners: [{ name: 'edge', address: '127.0.0.1', port: 0, direction: 'GATEWAY', routeConfigName: 'r' }],
+    listeners: [
+      { name: 'edge', address: '127.0.0.1', port: 0, direction: 'GATEWAY', routeConfigName: 'r' },
+      // Behind one trusted proxy: the client address is the last X-Forwarded-For entry.
+      {
+        name: 'edge-xff',
+        address: '127.0.0.1',
+        port: 0,
+        direction: 'GATEWAY',
+        routeConfigName: 'r',
+        xffNumTrustedHops: 1,
+      },
+    ],
     routes: [
       {
         name: 'r',
@@ -138,6 +150,16 @@ function config(): ProxyConfig {
                   },
                 ],
               }),
+              route('per-ip', '/ip', {
+                rateLimits: [
+                  {
+                    name: 'default/per-ip/limit-0',
+                    selectors: [{ source: 'SOURCE_CLIENT_IP', match: 'DISTINCT' }],
+                    requests: 2,
+                    unit: 'PER_MINUTE',
+                  },
+                ],
+              }),
               route('open', '/'),
             ],
           },
@@ -149,8 +171,13 @@ function config(): ProxyConfig {
   };
 }
 
-async function get(path: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
-  const res = await request(`${base}${path}`, { method, headers });
+async function get(
+  path: string,
+  headers: Record<string, string> = {},
+  method: 'GET' | 'HEAD' = 'GET',
+  origin = base,
+) {
+  const res = await request(`${origin}${path}`, { method, headers });
   const body = await res.body.text();
   return { status: res.statusCode, headers: res.headers, body };
 }
@@ -171,6 +198,7 @@ beforeAll(async () => {
   proxy = new ProxyCore({ filters: [principalFromHeaders] });
   await proxy.apply(config(), '1');
   base = `http://127.0.0.1:${proxy.listeners()[0]?.port}`;
+  xffBase = `http://127.0.0.1:${proxy.listeners()[1]?.port}`;
 });
 
 afterAll(async () => {
@@ -241,6 +269,24 @@ describe('edge rate limits (local)', () => {
         result: 'limited',
       }),
     ).toBe(2);
+  });
+
+  it('keys on the client address, trusting X-Forwarded-For only for the configured hops', async () => {
+    const viaProxy = async (xff: string) =>
+      (await get('/ip', { 'x-forwarded-for': xff }, 'GET', xffBase)).status;
+    expect([
+      await viaProxy('203.0.113.1'),
+      await viaProxy('203.0.113.1'),
+      await viaProxy('203.0.113.1'),
+    ]).toEqual([200, 200, 429]);
+    expect(await viaProxy('203.0.113.2')).toBe(200);
+    // Without trusted hops a client cannot pick its bucket by sending X-Forwarded-For.
+    const direct = async (xff: string) => (await get('/ip', { 'x-forwarded-for': xff })).status;
+    expect([
+      await direct('198.51.100.1'),
+      await direct('198.51.100.2'),
+      await direct('198.51.100.3'),
+    ]).toEqual([200, 200, 429]);
   });
 
   it('keeps counts across a config reload', async () => {
