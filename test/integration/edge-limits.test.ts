@@ -287,6 +287,8 @@ describe('edge rate limits (local)', () => {
       await direct('198.51.100.2'),
       await direct('198.51.100.3'),
     ]).toEqual([200, 200, 429]);
+    // A route served on two listeners has one bucket set: 127.0.0.1 is spent on both.
+    expect(await viaProxy('127.0.0.1')).toBe(429);
   });
 
   it('keeps counts across a config reload', async () => {

@@ -24,7 +24,7 @@ const listener = (extra: Partial<Listener>): Listener => ({
 
 function errorOf(rule: RateLimitRule): string {
   try {
-    compileRateLimits([rule], 'rateLimits', 'l', new LimiterStore());
+    compileRateLimits([rule], 'rateLimits', { listener: 'l' }, new LimiterStore());
     return '';
   } catch (err) {
     return (err as Error).message;

@@ -101,7 +101,7 @@ describe('translateRateLimitPolicies', () => {
 
   it('makes rules the proxy compiles and the proto accepts', () => {
     const rules = limits.forRoute('HTTPRoute', 'default', 'api');
-    expect(compileRateLimits(rules, 'rateLimits', 'edge', new LimiterStore())).toHaveLength(3);
+    expect(compileRateLimits(rules, 'rateLimits', { listener: 'edge' }, new LimiterStore())).toHaveLength(3);
     expect(checkAgainstProto('weft.v1.Route', { name: 'r', rateLimits: rules })).toEqual([]);
   });
 });

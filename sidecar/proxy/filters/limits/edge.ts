@@ -70,7 +70,12 @@ export class EdgeLimits {
     }
     if (rc === undefined || table === undefined) return [];
     const scope = listener.name;
-    const listenerRules = compileRateLimits(listener.rateLimits, 'rateLimits', scope, this.#limiters);
+    const listenerRules = compileRateLimits(
+      listener.rateLimits,
+      'rateLimits',
+      { listener: scope },
+      this.#limiters,
+    );
     const routes = new EdgeRoutes(
       table,
       eachRoute(rc, (route, name, field) => {
@@ -80,7 +85,7 @@ export class EdgeLimits {
           rateLimits: compileRateLimits(
             route.rateLimits,
             `${field}.rateLimits`,
-            `${scope}|${name}`,
+            { listener: scope, route: name },
             this.#limiters,
           ),
           cacheMaxEntryBytes: route.cache === undefined ? undefined : maxEntry || DEFAULT_CACHE_ENTRY_BYTES,

@@ -16,8 +16,8 @@
  * edge auth filters) and every selector matches. Selector values: a header (repeated fields joined
  * with `, `), the client address (`ctx.clientAddress`: X-Forwarded-For trusted for the listener's
  * `xffNumTrustedHops` only), the authenticated client id, a JWT claim, the plan. An absent value
- * matches nothing (an inverted selector then matches). The bucket is the rule's scope (the listener,
- * or the route for a route's rule) plus the values of its DISTINCT selectors.
+ * matches nothing (an inverted selector then matches). The bucket is the rule's scope (its name, plus
+ * the route for a route's rule; see `compileRateLimits`) plus the values of its DISTINCT selectors.
  *
  * Config errors (`EdgeConfigError`, naming the field) are raised when compiling, never per request.
  */
@@ -110,13 +110,15 @@ function compileSelector(s: RateLimitSelector, field: string): CompiledSelector 
 }
 
 /**
- * Compiles `rules` (at `field`, e.g. `rateLimits`) with counters from `store`; `scope` names the
- * buckets' owner (the listener, or `<listener>|<route>`). Throws `EdgeConfigError`.
+ * Compiles `rules` (at `field`, e.g. `rateLimits`) with counters from `store`. Buckets: a named
+ * rule of the listener is one bucket set wherever it appears (all the listeners of a Gateway share
+ * its policy's buckets); a route's rule has its own per route name (a route served on two listeners
+ * shares them); an unnamed rule is local to its listener. Throws `EdgeConfigError`.
  */
 export function compileRateLimits(
   rules: readonly RateLimitRule[] | undefined,
   field: string,
-  scope: string,
+  owner: { readonly listener: string; readonly route?: string },
   store: LimiterStore,
 ): CompiledRule[] {
   return (rules ?? []).map((rule, i) => {
@@ -129,10 +131,10 @@ export function compileRateLimits(
     const burst = rule.burst ?? 0;
     if (!Number.isInteger(burst) || burst < 0)
       throw new EdgeConfigError(`${where}.burst`, 'must be a whole number ≥ 0');
-    const name = rule.name || `${scope}/${field}[${i}]`;
+    const name = rule.name || `${owner.listener}/${field}[${i}]`;
     return {
       name,
-      scope: `${scope}|${name}`,
+      scope: owner.route === undefined ? name : `${owner.route}|${name}`,
       plan: rule.plan ?? '',
       selectors: (rule.selectors ?? []).map((s, j) => compileSelector(s, `${where}.selectors[${j}]`)),
       limiter: store.limiterFor({ ...rule, name }),
