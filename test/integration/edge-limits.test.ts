@@ -367,6 +367,15 @@ describe('edge response cache (RFC 9111)', () => {
     expect(b.headers['ratelimit-remaining']).toBe('98');
   });
 
+  it('drops the stored response when an unsafe request to the same target succeeds (RFC 9111 §4.4)', async () => {
+    await get('/cache/plain?inv');
+    expect((await get('/cache/plain?inv')).headers['x-weft-cache']).toBe('hit');
+    const post = await request(`${base}/cache/plain?inv`, { method: 'POST', body: 'x' });
+    await post.body.text();
+    expect(post.statusCode).toBe(200);
+    expect((await get('/cache/plain?inv')).headers['x-weft-cache']).toBe('miss');
+  });
+
   it('does not cache routes that do not opt in', async () => {
     const r = await get('/other');
     expect(r.headers['x-weft-cache']).toBeUndefined();

@@ -8,6 +8,8 @@
  * `Vary` fields match the request (RFC 9111 §4.1), and the headers it is served with (`Age`,
  * RFC 9111 §5.1). A request that asks for revalidation (`no-cache`, `max-age=0`) or finds nothing
  * fresh goes upstream; conditional revalidation is not done (the fresh response replaces the entry).
+ * An unsafe request (POST, PUT, DELETE, ...) answered with a non-error status drops the entries of
+ * its target (RFC 9111 §4.4; `Location` / `Content-Location` targets are not followed).
  *
  * What is stored: complete 2xx/3xx/4xx GET responses the policy allows whose body, declared or
  * counted, is at most the route's `maxEntryBytes` (default 1 MiB); never a 206, never a response
@@ -21,7 +23,7 @@
  */
 import CachePolicy from 'http-cache-semantics';
 import { LRUCache } from 'lru-cache';
-import type { RequestContext, ResponseTap } from '../../http/context.ts';
+import { addResponseTap, type RequestContext, type ResponseTap } from '../../http/context.ts';
 import type { HeaderMap } from '../../router/types.ts';
 import { CONTINUE, type FilterResult, type HttpFilter } from '../filter.ts';
 import type { EdgeRoutes } from './routes.ts';
@@ -79,6 +81,11 @@ export class ResponseStore {
     kept.unshift(entry);
     if (kept.length > MAX_VARIANTS) kept.length = MAX_VARIANTS;
     this.#lru.set(key, kept);
+  }
+
+  /** Drops every variant stored for `key`. */
+  invalidate(key: string): void {
+    this.#lru.delete(key);
   }
 
   /** Bytes held (bodies plus headers). */
@@ -148,6 +155,21 @@ class StoreTap implements ResponseTap {
   }
 }
 
+/** Invalidates the target's entries when an unsafe request succeeds (RFC 9111 §4.4). */
+class InvalidateTap implements ResponseTap {
+  readonly #store: ResponseStore;
+  readonly #key: string;
+  constructor(store: ResponseStore, key: string) {
+    this.#store = store;
+    this.#key = key;
+  }
+  head(status: number): void {
+    if (status < 400) this.#store.invalidate(this.#key);
+  }
+}
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
 /** The cache filter of one GATEWAY listener for one config version. */
 export class CacheFilter implements HttpFilter {
   readonly name = CACHE_FILTER_NAME;
@@ -160,13 +182,18 @@ export class CacheFilter implements HttpFilter {
   }
 
   onRequest(ctx: RequestContext): FilterResult {
-    const method = ctx.req.method;
-    if (method !== 'GET' && method !== 'HEAD') return CONTINUE;
+    const method = ctx.req.method ?? 'GET';
+    const cacheable = method === 'GET' || method === 'HEAD';
+    if (!cacheable && SAFE.has(method)) return CONTINUE;
     const route = this.#routes.lookup(ctx);
     const maxEntryBytes = route?.cacheMaxEntryBytes;
     if (route === undefined || maxEntryBytes === undefined) return CONTINUE;
     const url = ctx.req.url ?? '/';
     const key = `${route.name}\0${ctx.routeRequest?.host ?? ''}\0${url}`;
+    if (!cacheable) {
+      addResponseTap(ctx, new InvalidateTap(this.#store, key));
+      return CONTINUE;
+    }
     // Lookups compare as GET: a HEAD is served from the stored GET response (RFC 9110 §9.3.2).
     const request: CachePolicy.Request = { url, method: 'GET', headers: ctx.req.headers };
     const entry = this.#store.find(key, request);
