@@ -27,6 +27,7 @@ import { loadSvid, writeSvid } from './agent/svid-cache.ts';
 import { AdminServer } from './proxy/admin.ts';
 import { loadBootstrap } from './proxy/config/load.ts';
 import { type ProxyConfig, proxyConfigOf } from './proxy/config/model.ts';
+import { logEdgeEvents } from './proxy/filters/limits/telemetry.ts';
 import { identityFromPem } from './proxy/identity.ts';
 import { ProxyCore } from './proxy/proxy.ts';
 import { createLogger, type Logger, startAccessLog } from './proxy/telemetry/logger.ts';
@@ -94,6 +95,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
 
   const metrics = new ProxyMetrics({ service, workload, namespace });
   const stopAccessLog = startAccessLog(logger, options.accessLogSampleRate ?? 0);
+  const stopEdgeLog = logEdgeEvents(logger);
   const proxy = new ProxyCore();
   let draining = false;
   const admin = new AdminServer({
@@ -159,6 +161,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
   process.off('SIGHUP', onHangup);
   identity?.close();
   stopAccessLog();
+  stopEdgeLog();
   metrics.close();
   log.info('stopped');
   logger.flush();

@@ -31,6 +31,7 @@ import type {
   Cluster,
   ClusterLoadAssignment,
   Listener,
+  RateLimitService,
   RouteConfiguration,
   TrustBundle,
 } from '../../sidecar/proxy/config/types.ts';
@@ -72,6 +73,8 @@ export interface SnapshotMessage {
   readonly endpoints?: readonly ClusterLoadAssignment[];
   /** The mesh's roots; absent until the CA is on (the proxy verifies peers against them). */
   readonly trustBundle?: TrustBundle;
+  /** The store of global rate limits (gateway proxies; issue 7). */
+  readonly rateLimitService?: RateLimitService;
 }
 
 /** `weft.v1.Ack`: the proxy applied the snapshot sent with `nonce`. */

@@ -95,6 +95,14 @@ export interface MeshConfigSpec {
   readonly mtls: { readonly mode: 'STRICT' | 'PERMISSIVE' };
   /** Workload certificate lifetime, GEP-2257 duration 1h..720h; default `24h`. */
   readonly certificateTtl: string;
+  /** The store of Global RateLimitPolicies (gateway replicas share it); absent: Global counts locally. */
+  readonly rateLimit?: {
+    readonly redis: { readonly url: string };
+    /** When Redis is unreachable: Open (requests pass, default) or Closed (503). */
+    readonly failMode: 'Open' | 'Closed';
+    /** Per Redis command, GEP-2257 duration 10ms..10s; default 100ms. */
+    readonly timeout: string;
+  };
 }
 
 /** `BackendTrafficPolicy`: how clients reach the target Services (Envoy Gateway names). */
@@ -326,13 +334,21 @@ export interface JWTProvider {
 /** `RateLimitPolicy`: request limits per client, route and plan (Envoy Gateway's local rate limit names). */
 export interface RateLimitPolicySpec {
   readonly targetRefs: readonly PolicyTargetReference[];
+  /** Local (default): counted in each gateway replica; Global: shared by all replicas in Redis. */
+  readonly type: 'Local' | 'Global';
   readonly limits: readonly RateLimit[];
 }
 
 export interface RateLimit {
   /** All selectors must match (AND); none: every request. */
   readonly clientSelectors?: readonly RateLimitSelector[];
-  readonly limit: { readonly requests: number; readonly unit: 'Second' | 'Minute' | 'Hour' | 'Day' };
+  readonly limit: {
+    readonly requests: number;
+    /** A Month is 30 days from the bucket's first request. */
+    readonly unit: 'Second' | 'Minute' | 'Hour' | 'Day' | 'Month';
+    /** Extra requests per 10 units, drawn on once a unit's requests are spent; default 0. */
+    readonly burst?: number;
+  };
   /** Applies only to clients on this plan (from API key client metadata). */
   readonly plan?: string;
 }
@@ -346,6 +362,15 @@ export interface RateLimitSelector {
     readonly invert?: boolean;
   }[];
   readonly sourceCIDR?: { readonly type: 'Exact' | 'Distinct'; readonly value: string };
+  /** The authenticated client id (API-key client, else JWT `sub`); Distinct: a bucket per client. */
+  readonly clientId?: { readonly type: 'Exact' | 'Distinct'; readonly value?: string };
+  /** A claim of the verified JWT. */
+  readonly jwtClaim?: {
+    readonly name: string;
+    readonly type: 'Exact' | 'RegularExpression' | 'Distinct';
+    readonly value?: string;
+    readonly invert?: boolean;
+  };
 }
 
 /** The spec type of each kind. */

@@ -28,6 +28,11 @@ export const ERROR_CATALOGUE = {
   FAULT_INJECTED: { status: 503, message: 'the route aborted the request (fault injection)' },
   RBAC_DENIED: { status: 403, message: 'denied by authorization policy' },
   RATE_LIMITED: { status: 429, message: 'rate limit exceeded' },
+  RATE_LIMIT_UNAVAILABLE: {
+    status: 503,
+    message: 'the rate limit store is unreachable and the limit fails closed',
+  },
+  REQUEST_BODY_TOO_LARGE: { status: 413, message: 'request content too large for this route' },
   UNAUTHENTICATED: { status: 401, message: 'authentication required' },
   BAD_REQUEST: { status: 400, message: 'malformed request' },
   URI_TOO_LONG: { status: 414, message: 'the request target is too long' },

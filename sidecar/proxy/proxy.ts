@@ -3,7 +3,8 @@
  * config version at a time. Used alike by the sidecar and the gateway (which adds filters).
  * A listener with `rbac` runs its own RBAC filter (filters/rbac.ts) after the global filters; one
  * with edge authentication (`authProviders`/`auth`, routes with `auth`, or direction GATEWAY) runs
- * the edge auth filter (filters/edge/filter.ts) before it.
+ * the edge auth filter (filters/edge/filter.ts) before it; a GATEWAY listener then runs its edge
+ * limits after RBAC (filters/limits/edge.ts: body limit, rate limits, cache).
  *
  * `apply` is all or nothing: the new config is checked and compiled completely before anything
  * is swapped; on any problem it throws `ConfigError` and the last good config keeps serving.
@@ -27,6 +28,7 @@ import { checkConsistency } from './config/validate.ts';
 import { createEdgeAuthFilter, jwksUris, needsEdgeAuth } from './filters/edge/filter.ts';
 import { JwksRegistry } from './filters/edge/jwks.ts';
 import type { HttpFilter } from './filters/filter.ts';
+import { EdgeLimits } from './filters/limits/edge.ts';
 import { createRbacFilter } from './filters/rbac.ts';
 import { type BoundAddress, HttpListener } from './http/listener.ts';
 import { buildTlsMaterial, type TlsMaterial, type WorkloadIdentity } from './identity.ts';
@@ -63,6 +65,8 @@ export class ProxyCore {
   readonly #clusters = new ClusterManager({ tls: this.#tls });
   /** Remote JWKS caches of the edge auth filters, kept across config versions. */
   readonly #jwks = new JwksRegistry();
+  /** Edge limits of GATEWAY listeners (rate limit counters and caches outlive versions). */
+  readonly #edge = new EdgeLimits();
   readonly #listeners = new Map<string, HttpListener>();
   readonly #bound = new Map<string, BoundAddress>();
   #config: ProxyConfig | undefined;
@@ -107,13 +111,17 @@ export class ProxyCore {
         problems.push(`Listener ${l.name}: ${(err as Error).message}`);
       }
     }
-    // Each listener's edge authentication (SecurityPolicy; filters/edge/), after its RBAC.
-    const edgeFilters = new Map<string, HttpFilter>();
+    // Each listener's edge authentication (SecurityPolicy; filters/edge/), before its RBAC, and a
+    // GATEWAY listener's edge limits (body limit, rate limits, cache), after it.
+    const authFilters = new Map<string, HttpFilter>();
+    const limitFilters = new Map<string, HttpFilter[]>();
     for (const l of config.listeners) {
       const rc = config.routes.find((r) => r.name === l.routeConfigName);
-      if (!needsEdgeAuth(l, rc)) continue;
       try {
-        edgeFilters.set(l.name, createEdgeAuthFilter(l, rc, tables.get(l.routeConfigName), this.#jwks));
+        if (needsEdgeAuth(l, rc)) {
+          authFilters.set(l.name, createEdgeAuthFilter(l, rc, tables.get(l.routeConfigName), this.#jwks));
+        }
+        limitFilters.set(l.name, this.#edge.filtersFor(l, rc, tables.get(l.routeConfigName)));
       } catch (err) {
         problems.push(`Listener ${l.name}: ${(err as Error).message}`);
       }
@@ -141,8 +149,9 @@ export class ProxyCore {
 
     const stateFor = (l: Listener) => {
       const rbac = rbacFilters.get(l.name);
-      const edge = edgeFilters.get(l.name);
-      const own = [...(edge === undefined ? [] : [edge]), ...(rbac === undefined ? [] : [rbac])];
+      const auth = authFilters.get(l.name);
+      const limits = limitFilters.get(l.name) ?? [];
+      const own = [...(auth === undefined ? [] : [auth]), ...(rbac === undefined ? [] : [rbac]), ...limits];
       return {
         routeTable: tables.get(l.routeConfigName) as RouteTable,
         clusters: this.#clusters,
@@ -171,6 +180,7 @@ export class ProxyCore {
     }
     // Commit: from here on nothing fails, and nothing awaits until every swap is done.
     this.#clusters.update(config.clusters, config.endpoints);
+    this.#edge.commit(config);
     const retired: HttpListener[] = [];
     const wanted = new Set(config.listeners.map((l) => l.name));
     for (const [name, listener] of this.#listeners) {
@@ -284,5 +294,6 @@ export class ProxyCore {
     await Promise.all([...this.#listeners.values()].map((l) => l.close(drainMs)));
     this.#listeners.clear();
     await this.#clusters.close();
+    this.#edge.close();
   }
 }

@@ -7,6 +7,7 @@ import type {
   Cluster,
   ClusterLoadAssignment,
   Listener,
+  RateLimitService,
   RouteConfiguration,
   TrustBundle,
 } from './types.ts';
@@ -18,6 +19,8 @@ export interface ProxyConfig {
   readonly endpoints: readonly ClusterLoadAssignment[];
   /** The mesh's roots; absent when mTLS is off. */
   readonly trustBundle?: TrustBundle;
+  /** The store of global rate limits (gateway proxies); absent: every limit is local. */
+  readonly rateLimitService?: RateLimitService;
 }
 
 /** The four lists of a bootstrap, absent ones as empty lists. */
@@ -28,5 +31,6 @@ export function proxyConfigOf(b: Bootstrap): ProxyConfig {
     clusters: b.clusters ?? [],
     endpoints: b.endpoints ?? [],
     ...(b.trustBundle !== undefined && { trustBundle: b.trustBundle }),
+    ...(b.rateLimitService !== undefined && { rateLimitService: b.rateLimitService }),
   };
 }

@@ -31,6 +31,7 @@ export interface Bootstrap {
   readonly clusters?: readonly Cluster[];
   readonly endpoints?: readonly ClusterLoadAssignment[];
   readonly trustBundle?: TrustBundle;
+  readonly rateLimitService?: RateLimitService;
 }
 
 export interface TrustBundle {
@@ -63,6 +64,9 @@ export interface Listener {
   readonly rbac?: Rbac;
   readonly authProviders?: AuthProviders;
   readonly auth?: AuthPolicy;
+  readonly rateLimits?: readonly RateLimitRule[];
+  readonly maxRequestBodyBytes?: number;
+  readonly responseCacheMaxBytes?: number;
 }
 
 export interface DownstreamTls {
@@ -145,6 +149,9 @@ export interface Route {
   readonly fault?: FaultInjection;
   readonly mirrors?: readonly RequestMirror[];
   readonly auth?: AuthPolicy;
+  readonly rateLimits?: readonly RateLimitRule[];
+  readonly cache?: ResponseCachePolicy;
+  readonly maxRequestBodyBytes?: number;
 }
 
 export interface RetryPolicy {
@@ -422,4 +429,56 @@ export interface Cors {
   readonly exposeHeaders?: readonly string[];
   readonly maxAgeSeconds?: number;
   readonly allowCredentials?: boolean;
+}
+
+// ---- Edge rate limits and response cache (issue 7); see config.proto `RateLimitRule` ----
+
+export type RateLimitUnit =
+  | 'RATE_LIMIT_UNIT_UNSPECIFIED'
+  | 'PER_SECOND'
+  | 'PER_MINUTE'
+  | 'PER_HOUR'
+  | 'PER_DAY'
+  | 'PER_MONTH';
+export type RateLimitSource =
+  | 'RATE_LIMIT_SOURCE_UNSPECIFIED'
+  | 'SOURCE_HEADER'
+  | 'SOURCE_CLIENT_IP'
+  | 'SOURCE_CLIENT_ID'
+  | 'SOURCE_JWT_CLAIM'
+  | 'SOURCE_PLAN';
+export type RateLimitMatch =
+  | 'RATE_LIMIT_MATCH_UNSPECIFIED'
+  | 'EQUALS'
+  | 'MATCHES_REGEX'
+  | 'DISTINCT'
+  | 'IN_CIDR';
+export type RateLimitFailMode = 'RATE_LIMIT_FAIL_MODE_UNSPECIFIED' | 'FAIL_OPEN' | 'FAIL_CLOSED';
+
+export interface RateLimitRule {
+  readonly name?: string;
+  readonly selectors?: readonly RateLimitSelector[];
+  readonly requests: number;
+  readonly unit: RateLimitUnit;
+  readonly burst?: number;
+  readonly plan?: string;
+  readonly global?: boolean;
+}
+
+export interface RateLimitSelector {
+  readonly source: RateLimitSource;
+  readonly name?: string;
+  readonly match?: RateLimitMatch;
+  readonly value?: string;
+  readonly invert?: boolean;
+}
+
+export interface RateLimitService {
+  readonly redisUrl: string;
+  readonly failMode?: RateLimitFailMode;
+  readonly timeoutMs?: number;
+}
+
+export interface ResponseCachePolicy {
+  readonly maxEntryBytes?: number;
 }

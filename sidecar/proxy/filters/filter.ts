@@ -16,8 +16,9 @@ export interface Continue {
 export interface Respond {
   readonly kind: 'respond';
   readonly status: number;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly body?: string;
+  readonly headers?: Readonly<Record<string, string | string[]>>;
+  /** Text or bytes (a cached response); none for HEAD, 204 and 304. */
+  readonly body?: string | Uint8Array;
 }
 /** Fail the request with a kind from the error catalogue (status, flag and log follow from it). */
 export interface Fail {

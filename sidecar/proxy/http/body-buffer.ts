@@ -62,6 +62,7 @@ export class BodyBuffer {
     req.on('data', this.#onData);
     req.once('end', this.#onEnd);
     req.once('error', this.#onError);
+    req.resume(); // an edge body-limit observer may have paused it (filters/limits/body-limit.ts)
   }
 
   /** Stops reading and reports nothing more. Idempotent. */

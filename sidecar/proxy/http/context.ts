@@ -5,7 +5,30 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TrafficDirection } from '../config/types.ts';
 import type { ErrorKind } from '../errors.ts';
-import type { HeaderMap, RouteRequest } from '../router/types.ts';
+import type { HeaderMap, RouteMatchResult, RouteRequest } from '../router/types.ts';
+
+/**
+ * The authenticated client of a request, set by the edge auth filters (API key or JWT) and read
+ * by the edge rate limits: `clientId` (API-key client, else the JWT `sub`), its `plan` ('' when
+ * none), the JWT `sub` and verified claims ({} without a JWT).
+ */
+export interface Principal {
+  readonly clientId: string;
+  readonly plan: string;
+  readonly sub: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Observes the response the upstream exchange streams downstream (edge filters: response cache,
+ * rate-limit headers). `head` may edit the headers before they are written; `end` comes only for
+ * a response that ended whole (never after a failure).
+ */
+export interface ResponseTap {
+  head(status: number, headers: HeaderMap): void;
+  data?(chunk: Buffer): void;
+  end?(): void;
+}
 
 /** What a request knows about the listener it arrived on. */
 export interface ListenerInfo {
@@ -44,6 +67,14 @@ export class RequestContext {
   /** Attempts made upstream (a keep-alive race retry makes 2). */
   attempts = 0;
   durationMs = 0;
+  /** The authenticated client (edge auth filters); undefined when none. */
+  principal: Principal | undefined = undefined;
+  /** The route match, when a filter needed it before routing (the router then reuses it). */
+  routeMatch: RouteMatchResult | undefined = undefined;
+  /** Response observers added by filters (forward.ts calls them); undefined when none. */
+  responseTaps: ResponseTap[] | undefined = undefined;
+  /** The upstream exchange once it started (forward.ts); `fail` ends it with an error kind. */
+  exchange: { fail(kind: ErrorKind): void } | undefined = undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo, startMs: number) {
     this.req = req;
@@ -51,4 +82,10 @@ export class RequestContext {
     this.listener = listener;
     this.startMs = startMs;
   }
+}
+
+/** Adds `tap` to the request's response observers (called in order at the response head). */
+export function addResponseTap(ctx: RequestContext, tap: ResponseTap): void {
+  if (ctx.responseTaps === undefined) ctx.responseTaps = [tap];
+  else ctx.responseTaps.push(tap);
 }

@@ -217,6 +217,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   start(): void {
     const ctx = this.#ctx;
     const opts = this.#opts;
+    ctx.exchange = this;
     ctx.res.on('close', this.#onDownstreamClose);
     if (opts.cluster.admitRequest() === 'OVERFLOW') {
       this.#finish('OVERFLOW', opts.cluster.name);
@@ -385,6 +386,8 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     const ctx = this.#ctx;
     const out = stripResponseHopByHop(headers);
     for (const modifier of opts.responseModifiers) modifier?.apply(out);
+    const taps = ctx.responseTaps;
+    if (taps !== undefined) for (const tap of taps) tap.head(statusCode, out);
     ctx.status = statusCode;
     const { res } = ctx;
     res.on('drain', this.#onDrain);
@@ -403,12 +406,16 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
 
   /** @internal A response body chunk of the current attempt. */
   attemptData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const taps = this.#ctx.responseTaps;
+    if (taps !== undefined) for (const tap of taps) tap.data?.(chunk);
     if (!this.#ctx.res.write(chunk)) controller.pause();
   }
 
   /** @internal The current attempt's response ended. */
   attemptEnd(): void {
     if (this.#done) return;
+    const taps = this.#ctx.responseTaps;
+    if (taps !== undefined) for (const tap of taps) tap.end?.();
     this.#ctx.res.end();
     this.#finish(undefined);
   }

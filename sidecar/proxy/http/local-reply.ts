@@ -11,7 +11,7 @@ import type { RequestContext } from './context.ts';
 export function sendReply(
   ctx: RequestContext,
   status: number,
-  body: string,
+  body: string | Uint8Array,
   headers?: Readonly<Record<string, string | string[]>>,
 ): void {
   const { res } = ctx;
@@ -23,7 +23,7 @@ export function sendReply(
   }
   const noBody = ctx.req.method === 'HEAD' || status === 204 || status === 304;
   const out: Record<string, string | string[] | number> = { ...headers };
-  if (!noBody || body !== '') {
+  if (!noBody || body.length > 0) {
     out['content-type'] ??= 'text/plain; charset=utf-8';
     out['content-length'] = Buffer.byteLength(body);
   }

@@ -109,7 +109,7 @@ async function runFilters(ctx: RequestContext, state: PipelineState, i: number):
 }
 
 function route(ctx: RequestContext, state: PipelineState, rr: RouteRequest, port: number | undefined): void {
-  const match = state.routeTable.match(rr);
+  const match = ctx.routeMatch ?? state.routeTable.match(rr); // a filter may have matched already
   if (match === undefined) {
     sendError(ctx, 'NO_ROUTE');
     return;

@@ -31,7 +31,9 @@
  * `weft_outlier_ejections_total{cluster, reason}` (reason consecutive_server_errors |
  * consecutive_gateway_errors | success_rate; from `weft:outlier`).
  */
+
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { registerEdgeMetrics } from '../filters/limits/telemetry.ts';
 import type { RequestContext } from '../http/context.ts';
 import { type TlsHandshakeEvent, tlsHandshake } from '../identity.ts';
 import {
@@ -81,6 +83,8 @@ export class ProxyMetrics {
   readonly #overflows: Counter<'cluster' | 'limit'>;
   readonly #ejections: Counter<'cluster' | 'reason'>;
   readonly #children = new Map<string, Children>();
+  /** Unsubscribes the edge-limit metrics (filters/limits/telemetry.ts). */
+  readonly #closeEdge: () => void;
   readonly #workload: Workload;
   readonly #onEnd = (message: unknown): void => this.#record(message as RequestContext);
   readonly #onHandshake = (message: unknown): void => {
@@ -175,6 +179,7 @@ export class ProxyMetrics {
       labelNames: ['cluster', 'reason'],
       registers: [this.registry],
     });
+    this.#closeEdge = registerEdgeMetrics(this.registry);
     breakerChannel.subscribe(this.#onBreaker);
     overflowChannel.subscribe(this.#onOverflow);
     outlierChannel.subscribe(this.#onOutlier);
@@ -230,6 +235,7 @@ export class ProxyMetrics {
   }
 
   close(): void {
+    this.#closeEdge();
     breakerChannel.unsubscribe(this.#onBreaker);
     overflowChannel.unsubscribe(this.#onOverflow);
     outlierChannel.unsubscribe(this.#onOutlier);

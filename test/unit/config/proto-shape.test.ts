@@ -112,6 +112,19 @@ const FULL: Bootstrap = {
         ],
       },
       auth: AUTH,
+      rateLimits: [
+        {
+          name: 'default/edge/limit-0',
+          selectors: [{ source: 'SOURCE_HEADER', name: 'x-user', match: 'EQUALS', value: 'a', invert: true }],
+          requests: 10,
+          unit: 'PER_SECOND',
+          burst: 5,
+          plan: 'gold',
+          global: true,
+        },
+      ],
+      maxRequestBodyBytes: 1048576,
+      responseCacheMaxBytes: 67108864,
     },
   ],
   routes: [
@@ -161,6 +174,9 @@ const FULL: Bootstrap = {
               fault: { delayMs: 100, delayPercent: 10, abortStatus: 503, abortPercent: 5 },
               mirrors: [{ cluster: 'c', percent: 50 }],
               auth: AUTH,
+              rateLimits: [{ requests: 100, unit: 'PER_DAY' }],
+              cache: { maxEntryBytes: 65536 },
+              maxRequestBodyBytes: 4096,
             },
             {
               name: 'b',
@@ -237,6 +253,7 @@ const FULL: Bootstrap = {
     },
   ],
   trustBundle: { trustDomain: 'cluster.local', rootsPem: ['-----BEGIN CERTIFICATE-----'] },
+  rateLimitService: { redisUrl: 'redis://127.0.0.1:6379', failMode: 'FAIL_CLOSED', timeoutMs: 100 },
 };
 
 /** Gathers, per message type, every value of that type found anywhere under `values`. */

@@ -536,7 +536,7 @@ describe('RateLimitPolicy', () => {
     [
       'a unit of weeks',
       rl({ limits: [{ limit: { requests: 1, unit: 'Week' } }] }),
-      [`${R}.limits[0].limit.unit: must be one of Second, Minute, Hour, Day (got "Week")`],
+      [`${R}.limits[0].limit.unit: must be one of Second, Minute, Hour, Day, Month (got "Week")`],
     ],
     [
       'a Distinct header with a value',
@@ -569,7 +569,7 @@ describe('RateLimitPolicy', () => {
     [
       'an empty selector',
       rl({ limits: [{ clientSelectors: [{}], ...limit }] }),
-      [`${R}.limits[0].clientSelectors[0]: set at least one of headers, sourceCIDR`],
+      [`${R}.limits[0].clientSelectors[0]: set at least one of headers, sourceCIDR, clientId, jwtClaim`],
     ],
     [
       'a plan that is not a DNS label',
@@ -587,6 +587,30 @@ describe('RateLimitPolicy', () => {
       'a Service target',
       rl({ targetRefs: svcTarget, limits: [limit] }),
       [`${R}.targetRefs[0].kind: must be one of Gateway, HTTPRoute, GRPCRoute (got "Service")`],
+    ],
+    [
+      'an Exact clientId without a value',
+      rl({ limits: [{ clientSelectors: [{ clientId: {} }], ...limit }] }),
+      [`${R}.limits[0].clientSelectors[0].clientId.value: is required when type is Exact`],
+    ],
+    [
+      'a Distinct JWT claim with invert',
+      rl({
+        limits: [
+          { clientSelectors: [{ jwtClaim: { name: 'sub', type: 'Distinct', invert: true } }], ...limit },
+        ],
+      }),
+      [`${R}.limits[0].clientSelectors[0].jwtClaim.invert: must not be true when type is Distinct`],
+    ],
+    [
+      'a negative burst',
+      rl({ limits: [{ limit: { requests: 5, unit: 'Second', burst: -1 } }] }),
+      [`${R}.limits[0].limit.burst: must be an integer >= 0 (got -1)`],
+    ],
+    [
+      'an unknown type',
+      rl({ type: 'Cluster', limits: [limit] }),
+      [`${R}.type: must be one of Local, Global (got "Cluster")`],
     ],
   ])('rejects %s', (_name, input, expected) => {
     expect(errorsOf(input)).toEqual(expected);

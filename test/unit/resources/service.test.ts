@@ -146,7 +146,7 @@ describe('MeshConfig', () => {
     [
       'an unknown field',
       mesh({ mtlsMode: 'STRICT' }),
-      [`${M}.mtlsMode: unknown field (known: trustDomain, mtls, certificateTtl)`],
+      [`${M}.mtlsMode: unknown field (known: trustDomain, mtls, certificateTtl, rateLimit)`],
     ],
   ])('rejects %s', (_name, input, expected) => {
     expect(errorsOf(input)).toEqual(expected);

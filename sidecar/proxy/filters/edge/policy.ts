@@ -370,6 +370,9 @@ function forwardIdentity(policy: CompiledPolicy, ctx: RequestContext, caller: Ca
       h[policy.apiKey.forwardHeader] = key.clientId;
   }
   if (claims !== undefined || key !== undefined) {
+    const sub = typeof claims?.sub === 'string' ? claims.sub : '';
+    // For the edge limits (rate-limit keys by client id and plan) and anything after this filter.
+    ctx.principal = { clientId: key?.clientId ?? sub, plan: key?.plan ?? '', sub, claims: claims ?? {} };
     h['x-weft-auth'] =
       claims !== undefined && key !== undefined ? 'jwt, api-key' : claims !== undefined ? 'jwt' : 'api-key';
   }
