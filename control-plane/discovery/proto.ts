@@ -32,6 +32,7 @@ import type {
   ClusterLoadAssignment,
   Listener,
   RouteConfiguration,
+  TlsCertificate,
   TrustBundle,
 } from '../../sidecar/proxy/config/types.ts';
 
@@ -60,6 +61,8 @@ export interface HelloMessage {
   readonly inboundPort?: number;
   readonly appPort?: number;
   readonly listenAddress?: string;
+  /** Gateway: Gateway listener port → bind port (0: any free port). */
+  readonly listenerPorts?: Readonly<Record<string, number>>;
 }
 
 /** `weft.v1.Snapshot`: a proxy's whole config at one store revision (`version`, decimal). */
@@ -72,6 +75,8 @@ export interface SnapshotMessage {
   readonly endpoints?: readonly ClusterLoadAssignment[];
   /** The mesh's roots; absent until the CA is on (the proxy verifies peers against them). */
   readonly trustBundle?: TrustBundle;
+  /** Server certificates (gateway TLS termination). */
+  readonly certificates?: readonly TlsCertificate[];
 }
 
 /** `weft.v1.Ack`: the proxy applied the snapshot sent with `nonce`. */

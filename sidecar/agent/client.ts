@@ -121,6 +121,7 @@ export function configOf(snapshot: SnapshotMessage): ProxyConfig {
     clusters: snapshot.clusters ?? [],
     endpoints: snapshot.endpoints ?? [],
     ...(snapshot.trustBundle !== undefined && { trustBundle: snapshot.trustBundle }),
+    ...(snapshot.certificates !== undefined && { certificates: snapshot.certificates }),
   };
 }
 

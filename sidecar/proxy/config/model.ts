@@ -8,6 +8,7 @@ import type {
   ClusterLoadAssignment,
   Listener,
   RouteConfiguration,
+  TlsCertificate,
   TrustBundle,
 } from './types.ts';
 
@@ -18,6 +19,8 @@ export interface ProxyConfig {
   readonly endpoints: readonly ClusterLoadAssignment[];
   /** The mesh's roots; absent when mTLS is off. */
   readonly trustBundle?: TrustBundle;
+  /** Server certificates for listeners with `serverTls` (gateway TLS termination). */
+  readonly certificates?: readonly TlsCertificate[];
 }
 
 /** The four lists of a bootstrap, absent ones as empty lists. */
@@ -28,5 +31,6 @@ export function proxyConfigOf(b: Bootstrap): ProxyConfig {
     clusters: b.clusters ?? [],
     endpoints: b.endpoints ?? [],
     ...(b.trustBundle !== undefined && { trustBundle: b.trustBundle }),
+    ...(b.certificates !== undefined && { certificates: b.certificates }),
   };
 }

@@ -31,6 +31,28 @@ export interface Bootstrap {
   readonly clusters?: readonly Cluster[];
   readonly endpoints?: readonly ClusterLoadAssignment[];
   readonly trustBundle?: TrustBundle;
+  readonly certificates?: readonly TlsCertificate[];
+}
+
+/** A server certificate: PEM inline, files, or neither (the gateway resolves the name). */
+export interface TlsCertificate {
+  readonly name: string;
+  readonly certChainPem?: string;
+  readonly privateKeyPem?: string;
+  readonly certChainFile?: string;
+  readonly privateKeyFile?: string;
+}
+
+/** TLS termination on a listener (config.proto `ServerTls`). */
+export interface ServerTls {
+  readonly certificates?: readonly SniCertificate[];
+  readonly minVersion?: string;
+  readonly ciphers?: string;
+}
+
+export interface SniCertificate {
+  readonly serverNames?: readonly string[];
+  readonly certificateName: string;
 }
 
 export interface TrustBundle {
@@ -61,6 +83,7 @@ export interface Listener {
   readonly drainTimeoutMs?: number;
   readonly tls?: DownstreamTls;
   readonly rbac?: Rbac;
+  readonly serverTls?: ServerTls;
 }
 
 export interface DownstreamTls {

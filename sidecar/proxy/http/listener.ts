@@ -28,6 +28,7 @@ import { ERROR_CATALOGUE, type ErrorKind } from '../errors.ts';
 import { type ListenerInfo, RequestContext } from './context.ts';
 import { sendError } from './local-reply.ts';
 import { handleRequest, type PipelineState } from './pipeline.ts';
+import { TerminatingTls } from './server-tls.ts';
 import { DownstreamTls } from './tls.ts';
 
 /** Defaults for `HttpConnectionLimits` (see proto/weft/v1/config.proto). */
@@ -87,6 +88,8 @@ export class HttpListener {
   };
   readonly #maxHeadersCount: number;
   readonly #tls: DownstreamTls;
+  /** TLS termination for clients outside the mesh (`serverTls`, server-tls.ts); off by default. */
+  readonly #serverTls: TerminatingTls;
   #inflight = 0;
   /** In-flight responses, so that draining can mark those whose head is not out yet `Connection: close`. */
   readonly #responses = new Set<ServerResponse>();
@@ -133,7 +136,18 @@ export class HttpListener {
       handshakeTimeoutMs: limits.requestHeadersTimeoutMs,
     });
     this.#tls.configure(config.tls?.mode, config.tls?.maxConnectionAgeMs, config.drainTimeoutMs);
-    server.on('connection', (socket: Socket) => this.#tls.accept(socket));
+    this.#serverTls = new TerminatingTls({
+      serve: (socket) => serveHttp.call(server, socket),
+      handshakeTimeoutMs: limits.requestHeadersTimeoutMs,
+    });
+    server.on('connection', (socket: Socket) =>
+      this.#serverTls.enabled ? this.#serverTls.accept(socket) : this.#tls.accept(socket),
+    );
+  }
+
+  /** The listener's TLS termination side (`serverTls`; see server-tls.ts). */
+  get serverTls(): TerminatingTls {
+    return this.#serverTls;
   }
 
   /** The listener's TLS side: mode, certificate, authenticated connections (see tls.ts). */
@@ -207,6 +221,7 @@ export class HttpListener {
     }
     this.#server.closeAllConnections();
     this.#tls.destroyAll();
+    this.#serverTls.destroyAll();
     await closed;
   }
 }
