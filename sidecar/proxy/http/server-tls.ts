@@ -3,8 +3,9 @@
  * chosen by SNI, no client certificate, TLS 1.2+ only. The decrypted stream goes to the listener's
  * HTTP server, like a mesh mTLS connection (tls.ts) but without the SPIFFE check.
  *
- * Certificate selection (RFC 6066 §3 server_name): an exact server name first, then a wildcard
- * `*.suffix` covering exactly one label (RFC 6125 §6.4.3), then the default certificate (the
+ * Certificate selection (RFC 6066 §3 server_name): an exact server name first, then the wildcard
+ * `*.suffix` with the longest suffix (one or more labels before it, as Gateway API hostnames and
+ * the router's virtual hosts read wildcards), then the default certificate (the
  * entry without server names); a client without SNI gets the default, or the first certificate
  * when there is no default. A name that matches nothing and no default: the handshake fails.
  *
@@ -146,8 +147,8 @@ export function selectContext(c: CompiledServerTls, servername: string): SecureC
   const name = servername.toLowerCase();
   const exact = c.exact.get(name);
   if (exact !== undefined) return exact;
-  const dot = name.indexOf('.');
-  if (dot > 0) {
+  // Longest suffix first: `*.b.example.test` beats `*.example.test` for `a.b.example.test`.
+  for (let dot = name.indexOf('.'); dot > 0; dot = name.indexOf('.', dot + 1)) {
     const wild = c.wildcard.get(name.slice(dot + 1));
     if (wild !== undefined) return wild;
   }
