@@ -211,7 +211,7 @@ async function startAgent(
  * control plane is down keeps mTLS working), otherwise waits for the first certificate; every
  * new certificate is swapped into the proxy and cached (mode 0600).
  */
-async function startIdentity(
+export async function startIdentity(
   dyn: DynamicOptions,
   proxy: ProxyCore,
   svidFile: string,
