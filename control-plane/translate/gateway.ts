@@ -91,11 +91,13 @@ export function gatewayListenerName(port: number): string {
   return `gateway-${port}`;
 }
 
-type GatewayResource = Omit<Resource, 'spec'> & { readonly spec: GatewaySpec };
+/** A validated Gateway resource. */
+export type GatewayResource = Omit<Resource, 'spec'> & { readonly spec: GatewaySpec };
 
 const DEFAULT_ROUTE_KINDS: readonly string[] = ['HTTPRoute', 'GRPCRoute'];
 
-function isGatewayRef(ref: ParentRefView): boolean {
+/** True for a parentRef to a Gateway (group gateway.networking.k8s.io and kind Gateway, the defaults). */
+export function isGatewayRef(ref: ParentRefView): boolean {
   return (ref.group ?? GATEWAY_GROUP) === GATEWAY_GROUP && (ref.kind ?? 'Gateway') === 'Gateway';
 }
 
@@ -123,7 +125,8 @@ export function intersectHostnames(listener: string | undefined, route: readonly
   return [...out];
 }
 
-function allowsRoute(gw: GatewayResource, l: GatewayListener, route: RouteResource): boolean {
+/** The listener's `allowedRoutes` admit `route` (namespaces Same | All; kinds). */
+export function allowsRoute(gw: GatewayResource, l: GatewayListener, route: RouteResource): boolean {
   const from = l.allowedRoutes?.namespaces?.from ?? 'Same';
   if (from === 'Same' && namespaceOf(route) !== namespaceOf(gw)) return false;
   if (from === 'Selector') return false;
@@ -133,7 +136,7 @@ function allowsRoute(gw: GatewayResource, l: GatewayListener, route: RouteResour
 }
 
 /** The listeners of `gw` that `ref` (a parentRef naming `gw`) selects. */
-function selectedListeners(gw: GatewayResource, ref: ParentRefView): GatewayListener[] {
+export function selectedListeners(gw: GatewayResource, ref: ParentRefView): GatewayListener[] {
   return gw.spec.listeners.filter(
     (l) =>
       (ref.sectionName === undefined || ref.sectionName === l.name) &&
@@ -172,6 +175,24 @@ function portPlans(gw: GatewayResource): Map<number, PortPlan> {
     else if (plan.protocol === l.protocol) plan.listeners.push(l);
   }
   return plans;
+}
+
+/** The Gateway listeners the gateway serves (HTTP/HTTPS, usable certificate, no protocol conflict). */
+export function servedListeners(gw: GatewayResource): Set<GatewayListener> {
+  return new Set([...portPlans(gw).values()].flatMap((p) => p.listeners));
+}
+
+/** The Gateway named by `ref` in a route of `routeNamespace`, if it exists. */
+export function findGateway(
+  resources: readonly Resource[],
+  ref: ParentRefView,
+  routeNamespace: string,
+): GatewayResource | undefined {
+  const ns = ref.namespace ?? routeNamespace;
+  const found = resources.find(
+    (r) => r.kind === 'Gateway' && r.metadata.name === ref.name && namespaceOf(r) === ns,
+  );
+  return found as unknown as GatewayResource | undefined;
 }
 
 function attach(gw: GatewayResource, plans: Map<number, PortPlan>, routes: readonly RouteResource[]): void {
