@@ -129,6 +129,23 @@ let httpPort = 0;
 let httpsPort = 0;
 let gatewayAdmin = '';
 
+let gatewayArgs: string[] = [];
+
+/** Starts `weft gateway` with `gatewayArgs`; learns its admin and listener ports from its logs. */
+async function startGateway(): Promise<void> {
+  const proc = new WeftProcess('gateway edge', gatewayArgs);
+  gateway = proc;
+  const admin = await proc.waitForLog('"admin ready"', (e) => e.msg === 'admin ready');
+  gatewayAdmin = `http://127.0.0.1:${admin.port as number}`;
+  await proc.waitForLog('"gateway ready"', (e) => e.msg === 'gateway ready', 20_000);
+  const portOf = (name: string): number =>
+    proc.logs.find((e) => e.msg === 'listener ready' && e.name === name)?.port as number;
+  httpPort = portOf('gateway-80');
+  httpsPort = portOf('gateway-443');
+  expect(httpPort, proc.describe()).toBeGreaterThan(0);
+  expect(httpsPort, proc.describe()).toBeGreaterThan(0);
+}
+
 async function gatewayDump(): Promise<{ identity: { spiffeId: string } | null; version: string }> {
   const res = await request(`${gatewayAdmin}/config_dump`);
   return (await res.body.json()) as { identity: { spiffeId: string } | null; version: string };
@@ -177,7 +194,7 @@ beforeAll(async () => {
     token: await joinToken(cp, 'web'),
   });
 
-  gateway = new WeftProcess('gateway edge', [
+  gatewayArgs = [
     'gateway',
     '--control-plane',
     cp.discoveryAddress,
@@ -199,16 +216,8 @@ beforeAll(async () => {
     cp.caBundle as string,
     '--token',
     await joinToken(cp, 'edge'),
-  ]);
-  const admin = await gateway.waitForLog('"admin ready"', (e) => e.msg === 'admin ready');
-  gatewayAdmin = `http://127.0.0.1:${admin.port as number}`;
-  await gateway.waitForLog('"gateway ready"', (e) => e.msg === 'gateway ready', 20_000);
-  const portOf = (name: string): number =>
-    gateway?.logs.find((e) => e.msg === 'listener ready' && e.name === name)?.port as number;
-  httpPort = portOf('gateway-80');
-  httpsPort = portOf('gateway-443');
-  expect(httpPort, gateway.describe()).toBeGreaterThan(0);
-  expect(httpsPort, gateway.describe()).toBeGreaterThan(0);
+  ];
+  await startGateway();
   // web's endpoint may reach the gateway a snapshot after its first one: wait for a 200.
   await pollUntil(
     'the gateway to reach web',
@@ -325,5 +334,15 @@ describe('gateway into the mesh', () => {
     expect(res.body).toBe('web saw /web/after-cp\n');
     expect((await gatewayDump()).version).toBe(before);
     expect(gateway?.running).toBe(true);
+  });
+
+  it('restarted while the control plane is down, serves HTTPS from its cached snapshot and identity', async () => {
+    const before = (await gatewayDump()).version;
+    await gateway?.stop();
+    await startGateway();
+    expect((await gatewayDump()).version).toBe(before);
+    const res = await curlHttps('a.example.test', '/web/after-restart');
+    expect(res.status, res.stderr).toBe(200);
+    expect(res.body).toBe('web saw /web/after-restart\n');
   });
 });
