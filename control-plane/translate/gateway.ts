@@ -19,9 +19,11 @@
  *   port: its `hostname` (absent: the default certificate) → its first certificateRef. A
  *   certificateRef (core `Secret`, in the Gateway's namespace; cross-namespace refs need a
  *   ReferenceGrant, which Weft does not have, so they are left out) becomes a config certificate
- *   named `<namespace>/<name>` without material: the gateway resolves it from its `--cert-dir`
- *   (`<dir>/<name>.crt`, `<dir>/<name>.key`), so private keys never pass through the store or
- *   the stream. A listener whose certificates are all left out is not served.
+ *   named `<namespace>/<name>`: with the PEM of the store's `Secret` of that name when it exists
+ *   (PEM in the snapshot, sent only to this gateway over the TLS stream; a first version), else
+ *   without material, and the gateway reads `<cert-dir>/<name>.crt` and `.key` itself, so that
+ *   private key never passes through the store or the stream. A listener whose certificateRefs
+ *   are all left out is not served.
  *
  * Route attachment: HTTPRoute and GRPCRoute `parentRefs` with group gateway.networking.k8s.io
  * (default) and kind Gateway (default) naming this Gateway (namespace defaults to the route's):
@@ -52,7 +54,7 @@ import type {
   VirtualHost,
 } from '../../sidecar/proxy/config/types.ts';
 import type { Listener as GatewayListener, GatewaySpec } from '../resources/gateway-types.ts';
-import type { Resource } from '../resources/types.ts';
+import type { Resource, TlsSecretSpec } from '../resources/types.ts';
 import { routeResources } from './attach.ts';
 import { buildClusters, lbSettings, type OutboundClusterRef } from './clusters.ts';
 import { meshMtls } from './mtls.ts';
@@ -251,6 +253,23 @@ function serverTls(gw: GatewayResource, plan: PortPlan): { tls: ServerTls; names
 }
 
 /**
+ * Certificate `<namespace>/<name>`: the PEM of the store's `Secret` of that name when there is
+ * one, else the name alone (the gateway reads it from its `--cert-dir`).
+ */
+function storedCertificate(resources: readonly Resource[], name: string): TlsCertificate {
+  const slash = name.indexOf('/');
+  const secret = resources.find(
+    (r) =>
+      r.kind === 'Secret' &&
+      namespaceOf(r) === name.slice(0, slash) &&
+      r.metadata.name === name.slice(slash + 1),
+  );
+  const data = (secret?.spec as Partial<TlsSecretSpec> | undefined)?.stringData;
+  if (data === undefined) return { name };
+  return { name, certChainPem: data['tls.crt'], privateKeyPem: data['tls.key'] };
+}
+
+/**
  * The config of gateway proxy `proxy` (see the module header). Not frozen or consistency-checked
  * here: `translate` does both.
  */
@@ -282,7 +301,7 @@ export function translateGateway(state: MeshState, proxy: ProxyIdentity): ProxyC
   for (const plan of [...plans.values()].sort((a, b) => a.port - b.port)) {
     const name = gatewayListenerName(plan.port);
     const tls = plan.protocol === 'HTTPS' ? serverTls(gw, plan) : undefined;
-    for (const n of tls?.names ?? []) certificates.set(n, { name: n });
+    for (const n of tls?.names ?? []) certificates.set(n, storedCertificate(state.resources, n));
     listeners.push({
       name,
       address: proxy.listenAddress,

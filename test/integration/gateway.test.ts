@@ -17,7 +17,7 @@
  * Every process is stopped by pid in `afterAll` and the temp dir removed.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,9 +38,20 @@ import {
   weft,
 } from '../support/mesh.ts';
 
-const HOSTS = ['a.example.test', 'b.example.test'] as const;
+/** a and b: certificates from `--cert-dir` files; c: from a `Secret` in the store. */
+const HOSTS = ['a.example.test', 'b.example.test', 'c.example.test'] as const;
+const certName = (host: string): string => `${host.split('.')[0]}-example`;
 
-const RESOURCES = `apiVersion: weft.dev/v1alpha1
+const resources = (secretCrt: string, secretKey: string): string => `apiVersion: weft.dev/v1alpha1
+kind: Secret
+metadata: { name: c-example }
+spec:
+  type: kubernetes.io/tls
+  stringData:
+    tls.crt: ${JSON.stringify(secretCrt)}
+    tls.key: ${JSON.stringify(secretKey)}
+---
+apiVersion: weft.dev/v1alpha1
 kind: Service
 metadata: { name: web }
 spec:
@@ -63,6 +74,11 @@ spec:
       protocol: HTTPS
       hostname: b.example.test
       tls: { certificateRefs: [{ name: b-example }] }
+    - name: https-c
+      port: 443
+      protocol: HTTPS
+      hostname: c.example.test
+      tls: { certificateRefs: [{ name: c-example }] }
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -79,7 +95,7 @@ kind: HTTPRoute
 metadata: { name: web }
 spec:
   parentRefs: [{ name: edge, port: 443 }]
-  hostnames: [a.example.test, b.example.test]
+  hostnames: [a.example.test, b.example.test, c.example.test]
   rules:
     - matches: [{ path: { type: PathPrefix, value: /web } }]
       backendRefs: [{ name: web, port: 8080 }]
@@ -95,8 +111,12 @@ function run(cmd: string, args: readonly string[], input?: string): Promise<{ co
   });
 }
 
-/** A test CA and one server certificate per host (`<dir>/<name>.crt|.key`), made by openssl. */
+/**
+ * A test CA and one server certificate per host (`<dir>/<name>.crt|.key`, made by openssl), the
+ * store's one (c) in `<dir>/store/` where the gateway does not look.
+ */
 async function makeCertificates(dir: string): Promise<string> {
+  await mkdir(join(dir, 'store'), { recursive: true });
   await mkdir(dir, { recursive: true });
   const ca = join(dir, 'ca.crt');
   const caKey = join(dir, 'ca.key');
@@ -106,7 +126,7 @@ async function makeCertificates(dir: string): Promise<string> {
   ]);
   if (made.code !== 0) throw new Error(made.out);
   for (const host of HOSTS) {
-    const name = host === 'a.example.test' ? 'a-example' : 'b-example';
+    const name = host === 'c.example.test' ? join('store', certName(host)) : certName(host);
     const leaf = await run('openssl', [
       ...`req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=${host}`.split(' '),
       ...['-addext', `subjectAltName=DNS:${host}`, '-addext', 'basicConstraints=critical,CA:FALSE'],
@@ -130,6 +150,7 @@ let httpsPort = 0;
 let gatewayAdmin = '';
 
 let gatewayArgs: string[] = [];
+let env: NodeJS.ProcessEnv = {};
 
 /** Starts `weft gateway` with `gatewayArgs`; learns its admin and listener ports from its logs. */
 async function startGateway(): Promise<void> {
@@ -168,8 +189,9 @@ beforeAll(async () => {
   const certDir = join(root, 'certs');
   caFile = await makeCertificates(certDir);
   cp = await startControlPlane({ dataDir: join(root, 'control-plane'), tls: true });
-  const env = { WEFT_SERVER: cp.server, WEFT_TOKEN: cp.token };
-  await writeFile(join(root, 'edge.yaml'), RESOURCES);
+  env = { WEFT_SERVER: cp.server, WEFT_TOKEN: cp.token };
+  const stored = (ext: string) => readFile(join(certDir, 'store', `c-example.${ext}`), 'utf8');
+  await writeFile(join(root, 'edge.yaml'), resources(await stored('crt'), await stored('key')));
   const applied = await weft(['apply', '-f', join(root, 'edge.yaml')], { env });
   expect(applied.code, applied.stderr).toBe(0);
 
@@ -234,24 +256,27 @@ afterAll(async () => {
 }, 30_000);
 
 describe('gateway TLS termination', () => {
-  it.each(HOSTS)('SNI %s gets its own certificate (openssl s_client subject)', async (host) => {
-    const r = await run(
-      'openssl',
-      [
-        's_client',
-        '-connect',
-        `127.0.0.1:${httpsPort}`,
-        '-servername',
-        host,
-        '-CAfile',
-        caFile,
-        '-verify_return_error',
-      ],
-      'Q\n',
-    );
-    expect(r.out).toMatch(new RegExp(`subject=CN ?= ?${host.replace(/\./g, '\\.')}`));
-    expect(r.out).toContain('Verify return code: 0 (ok)');
-  });
+  it.each(HOSTS)(
+    "SNI %s gets its own certificate (openssl s_client subject; c's from a Secret in the store)",
+    async (host) => {
+      const r = await run(
+        'openssl',
+        [
+          's_client',
+          '-connect',
+          `127.0.0.1:${httpsPort}`,
+          '-servername',
+          host,
+          '-CAfile',
+          caFile,
+          '-verify_return_error',
+        ],
+        'Q\n',
+      );
+      expect(r.out).toMatch(new RegExp(`subject=CN ?= ?${host.replace(/\./g, '\\.')}`));
+      expect(r.out).toContain('Verify return code: 0 (ok)');
+    },
+  );
 
   it.each(HOSTS)('curl verifies %s with --cacert and reaches web through the mesh', async (host) => {
     const res = await curlHttps(host, '/web/hello');
@@ -260,6 +285,14 @@ describe('gateway TLS termination', () => {
     const last = seen.at(-1);
     expect(last?.headers['x-forwarded-proto']).toBe('https');
     expect(last?.headers.host).toBe(`${host}:${httpsPort}`);
+  });
+
+  it("the admin API shows the stored Secret's certificate but never its private key", async () => {
+    const got = await weft(['get', 'secret', 'c-example', '-o', 'yaml'], { env });
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stdout).toContain('BEGIN CERTIFICATE');
+    expect(got.stdout).toMatch(/<redacted sha256:[0-9a-f]{16}>/);
+    expect(got.stdout).not.toContain('PRIVATE KEY');
   });
 
   it('refuses TLS 1.1 and accepts TLS 1.2 and 1.3', async () => {
@@ -290,10 +323,10 @@ describe('gateway TLS termination', () => {
   it('a host the Gateway does not serve gets no certificate', async () => {
     const r = await run(
       'openssl',
-      ['s_client', '-connect', `127.0.0.1:${httpsPort}`, '-servername', 'c.example.test'],
+      ['s_client', '-connect', `127.0.0.1:${httpsPort}`, '-servername', 'd.example.test'],
       'Q\n',
     );
-    expect(r.out).not.toMatch(/subject=CN ?= ?[ab]\.example\.test/);
+    expect(r.out).not.toMatch(/subject=CN ?= ?[abc]\.example\.test/);
     expect(r.out).toContain('no peer certificate available');
   });
 });
