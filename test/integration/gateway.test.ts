@@ -293,6 +293,15 @@ describe('gateway TLS termination', () => {
     expect(got.stdout).toContain('BEGIN CERTIFICATE');
     expect(got.stdout).toMatch(/<redacted sha256:[0-9a-f]{16}>/);
     expect(got.stdout).not.toContain('PRIVATE KEY');
+    const plane = cp as ControlPlane;
+    const res = await request(`${plane.server}/v1/proxies/gateway-edge.default/config`, {
+      headers: { authorization: `Bearer ${plane.token}` },
+    });
+    const text = await res.body.text();
+    expect(res.statusCode, text).toBe(200);
+    expect(text).toMatch(/"name": ?"default\/c-example"/);
+    expect(text).toContain('<redacted>');
+    expect(text).not.toContain('PRIVATE KEY');
   });
 
   it('refuses TLS 1.1 and accepts TLS 1.2 and 1.3', async () => {
