@@ -348,6 +348,66 @@ describe('gateway HTTP listener', () => {
   });
 });
 
+describe('gateway on a static bootstrap (--config)', () => {
+  it('terminates TLS with certificate files and redirects within https', async () => {
+    const certDir = join(root, 'certs');
+    const bootstrap = join(root, 'gateway-static.yaml');
+    await writeFile(
+      bootstrap,
+      JSON.stringify({
+        node: { service: 'edge-static', namespace: 'default' },
+        listeners: [
+          {
+            name: 'https',
+            port: 0,
+            direction: 'GATEWAY',
+            routeConfigName: 'edge',
+            serverTls: { certificates: [{ certificateName: 'a' }] },
+          },
+        ],
+        certificates: [
+          {
+            name: 'a',
+            certChainFile: join(certDir, 'a-example.crt'),
+            privateKeyFile: join(certDir, 'a-example.key'),
+          },
+        ],
+        routes: [
+          {
+            name: 'edge',
+            virtualHosts: [
+              {
+                domains: ['*'],
+                routes: [
+                  {
+                    matches: [{ path: { type: 'PATH_PREFIX', value: '/old' } }],
+                    redirect: { path: { type: 'REPLACE_PREFIX_MATCH', value: '/new' } },
+                  },
+                  { directResponse: { status: 200, body: 'static edge\n' } },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    const proc = new WeftProcess('gateway static', ['gateway', '--config', bootstrap, '--admin-port', '0']);
+    try {
+      await proc.waitForLog('"gateway ready"', (e) => e.msg === 'gateway ready');
+      const port = proc.logs.find((e) => e.msg === 'listener ready' && e.name === 'https')?.port as number;
+      const args = ['--resolve', `a.example.test:${port}:127.0.0.1`, '--cacert', caFile];
+      const ok = await curl([...args, `https://a.example.test:${port}/`]);
+      expect(ok.status, ok.stderr).toBe(200);
+      expect(ok.body).toBe('static edge\n');
+      const moved = await curl([...args, `https://a.example.test:${port}/old/x`]);
+      expect(moved.status).toBe(302);
+      expect(moved.header('location')).toBe(`https://a.example.test:${port}/new/x`);
+    } finally {
+      await proc.stop();
+    }
+  });
+});
+
 describe('gateway into the mesh', () => {
   it('calls web over mTLS with its own SPIFFE ID (the inbound sidecar reports it as source principal)', async () => {
     const dump = await gatewayDump();
