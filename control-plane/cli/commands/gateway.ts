@@ -12,6 +12,12 @@ function port(value: string): number {
   return n;
 }
 
+function milliseconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number of milliseconds');
+  return n;
+}
+
 /** `GATEWAY_PORT=BIND_PORT` (repeatable) → record. */
 function portMapping(value: string, previous: Record<string, number> = {}): Record<string, number> {
   const m = /^(\d+)=(\d+)$/.exec(value.trim());
@@ -69,7 +75,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--cert <file>', 'static mode: the gateway mesh SVID certificate chain (PEM)')
     .option('--key <file>', 'static mode: the private key of --cert (PEM)')
     .option('--admin-port <port>', 'admin listener port (default 15000)', port)
-    .option('--drain-delay <ms>', 'on SIGTERM, keep serving this long before draining', (v) => port(v), 1000)
+    .option('--drain-delay <ms>', 'on SIGTERM, keep serving this long before draining', milliseconds, 1000)
     .option('--access-log', 'write an access log line for every request')
     .option('--log-level <level>', 'pino log level', 'info')
     .option('--ca-bundle <file>', 'mTLS: the control plane CA bundle (e.g. .weft/ca-bundle.pem)')
