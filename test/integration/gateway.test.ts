@@ -341,6 +341,18 @@ describe('gateway TLS termination', () => {
 });
 
 describe('gateway HTTP listener', () => {
+  it('has edge limits on by default: an oversized header block gets 431', async () => {
+    const res = await curl([
+      '-H',
+      'host: a.example.test',
+      '-H',
+      `x-big: ${'a'.repeat(20_000)}`,
+      `http://127.0.0.1:${httpPort}/`,
+    ]);
+    expect(res.status).toBe(431);
+    expect(res.header('x-weft-error')).toBe('REQUEST_HEADERS_TOO_LARGE');
+  });
+
   it('redirects HTTP to HTTPS (RequestRedirect scheme https, 301)', async () => {
     const res = await curl(['-H', 'host: a.example.test', `http://127.0.0.1:${httpPort}/web/x?y=1`]);
     expect(res.status).toBe(301);

@@ -152,6 +152,23 @@ describe('route attachment to a Gateway', () => {
     expect(proxyProblems(config)).toEqual([]);
   });
 
+  it('a GRPCRoute attaches where the listener kinds allow it, with its gRPC method matches', () => {
+    const grpc = resource('GRPCRoute', 'greeter', {
+      parentRefs: [{ name: 'edge', port: 9191 }],
+      rules: [
+        {
+          matches: [{ method: { type: 'Exact', service: 'helloworld.Greeter', method: 'SayHello' } }],
+          backendRefs: [{ name: 'web', port: 8080 }],
+        },
+      ],
+    });
+    const config = translateWith([grpc]);
+    expect(domainsOf(config, 'gateway-9191')).toEqual({ '*': ['default/greeter/rule-0'] });
+    const route = config.routes.find((r) => r.name === 'gateway-9191')?.virtualHosts?.[0]?.routes?.[0];
+    expect(route?.matches?.[0]?.path).toEqual({ type: 'EXACT', value: '/helloworld.Greeter/SayHello' });
+    expect(proxyProblems(config)).toEqual([]);
+  });
+
   it('port and sectionName must both match; a route for another Gateway does not attach', () => {
     const config = translateWith([
       httpRoute('mismatch', [{ name: 'edge', sectionName: 'http', port: 9090 }]),
