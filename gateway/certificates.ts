@@ -1,10 +1,11 @@
 /**
  * Server certificates from a local directory (`weft gateway --cert-dir DIR`): the translator
  * names a Gateway listener's certificateRef `{name: web-tls}` in namespace `ns` as config
- * certificate `ns/web-tls` without material (control-plane/translate/gateway.ts); the gateway
- * reads `DIR/web-tls.crt` (PEM chain, leaf first) and `DIR/web-tls.key` (PEM private key) when it
- * applies the config. Private keys thus never pass through the control plane. Files are read on
- * every config apply, so replacing them and touching any resource (or restarting) rotates them.
+ * certificate `ns/web-tls` without material when the store has no Secret of that name
+ * (control-plane/translate/gateway.ts); the gateway reads `DIR/web-tls.crt` (PEM chain, leaf
+ * first) and `DIR/web-tls.key` (PEM private key) when it applies a config, and on SIGHUP
+ * (gateway/run.ts): replace the files, send SIGHUP, and new handshakes use the new certificate.
+ * These private keys never pass through the control plane.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

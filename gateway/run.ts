@@ -17,6 +17,8 @@
  * is, privileged ports + 10000, or `--port GATEWAY_PORT=BIND_PORT`). HTTPS certificates come from
  * `--cert-dir` (gateway/certificates.ts) or, in a static bootstrap, inline PEM or file paths.
  *
+ * SIGHUP re-reads the certificate files (`--cert-dir`, or a bootstrap's `certChainFile`) for new
+ * handshakes (logs `certificates reloaded`, or `certificate reload failed` and the old ones stay).
  * SIGTERM or SIGINT drains: /ready turns 503, listeners stop accepting after `drainDelayMs`, and
  * in-flight requests get the listener's drain period. Log lines (JSON on stdout): `admin ready`,
  * `listener ready` (name, address, port) per listener, `gateway ready`, `draining`, `stopped`.
@@ -122,6 +124,16 @@ export async function runGateway(options: GatewayOptions): Promise<void> {
   }
   for (const l of proxy.listeners()) log.info(l, 'listener ready');
   log.info({ version: proxy.version, node }, 'gateway ready');
+  // SIGHUP: re-apply the config in force, which re-reads certificate files (--cert-dir, *File).
+  const onHangup = (): void => {
+    const config = proxy.config;
+    if (config === undefined) return;
+    proxy.apply(config, proxy.version).then(
+      () => log.info({ version: proxy.version }, 'certificates reloaded'),
+      (err: unknown) => log.error({ err }, 'certificate reload failed; the old certificates stay'),
+    );
+  };
+  process.on('SIGHUP', onHangup);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -141,6 +153,7 @@ export async function runGateway(options: GatewayOptions): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  process.off('SIGHUP', onHangup);
   identity?.close();
   stopAccessLog();
   metrics.close();

@@ -361,8 +361,13 @@ describe('gateway HTTP listener', () => {
 });
 
 describe('gateway on a static bootstrap (--config)', () => {
-  it('terminates TLS with certificate files and redirects within https', async () => {
-    const certDir = join(root, 'certs');
+  it('terminates TLS with certificate files, redirects within https, reloads the files on SIGHUP', async () => {
+    // Its own copies: this test overwrites them (the mesh gateway keeps reading root/certs).
+    const certDir = join(root, 'static-certs');
+    await mkdir(certDir, { recursive: true });
+    for (const file of ['a-example.crt', 'a-example.key', 'b-example.crt', 'b-example.key']) {
+      await writeFile(join(certDir, file), await readFile(join(root, 'certs', file)));
+    }
     const bootstrap = join(root, 'gateway-static.yaml');
     await writeFile(
       bootstrap,
@@ -414,6 +419,23 @@ describe('gateway on a static bootstrap (--config)', () => {
       const moved = await curl([...args, `https://a.example.test:${port}/old/x`]);
       expect(moved.status).toBe(302);
       expect(moved.header('location')).toBe(`https://a.example.test:${port}/new/x`);
+
+      // SIGHUP re-reads the files: put b's certificate in a's place.
+      const subject = async () =>
+        (
+          await run(
+            'openssl',
+            ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'a.example.test'],
+            'Q\n',
+          )
+        ).out;
+      expect(await subject()).toMatch(/subject=CN ?= ?a\.example\.test/);
+      for (const ext of ['crt', 'key']) {
+        await writeFile(join(certDir, `a-example.${ext}`), await readFile(join(certDir, `b-example.${ext}`)));
+      }
+      proc.child.kill('SIGHUP');
+      await proc.waitForLog('"certificates reloaded"', (e) => e.msg === 'certificates reloaded');
+      expect(await subject()).toMatch(/subject=CN ?= ?b\.example\.test/);
     } finally {
       await proc.stop();
     }
