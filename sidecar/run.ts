@@ -27,7 +27,6 @@ import { loadSvid, writeSvid } from './agent/svid-cache.ts';
 import { AdminServer } from './proxy/admin.ts';
 import { loadBootstrap } from './proxy/config/load.ts';
 import { type ProxyConfig, proxyConfigOf } from './proxy/config/model.ts';
-import { logEdgeEvents } from './proxy/filters/limits/telemetry.ts';
 import { identityFromPem } from './proxy/identity.ts';
 import { ProxyCore } from './proxy/proxy.ts';
 import { createLogger, type Logger, startAccessLog } from './proxy/telemetry/logger.ts';
@@ -95,7 +94,6 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
 
   const metrics = new ProxyMetrics({ service, workload, namespace });
   const stopAccessLog = startAccessLog(logger, options.accessLogSampleRate ?? 0);
-  const stopEdgeLog = logEdgeEvents(logger);
   const proxy = new ProxyCore();
   let draining = false;
   const admin = new AdminServer({
@@ -161,7 +159,6 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
   process.off('SIGHUP', onHangup);
   identity?.close();
   stopAccessLog();
-  stopEdgeLog();
   metrics.close();
   log.info('stopped');
   logger.flush();
@@ -228,7 +225,7 @@ async function startAgent(
  * control plane is down keeps mTLS working), otherwise waits for the first certificate; every
  * new certificate is swapped into the proxy and cached (mode 0600).
  */
-async function startIdentity(
+export async function startIdentity(
   dyn: DynamicOptions,
   proxy: ProxyCore,
   svidFile: string,

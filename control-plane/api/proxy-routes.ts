@@ -2,13 +2,15 @@
  * Proxy routes of the admin API:
  *
  *   GET /v1/proxies                          → ProxyList (status records under /weft/proxies/)
- *   GET /v1/proxies/<id>/config              → translate(mesh state, proxy identity) (404 unknown proxy)
+ *   GET /v1/proxies/<id>/config              → translate(mesh state, proxy identity) (404 unknown proxy),
+ *                                              private keys of server certificates redacted
  *   GET /v1/rollout?revision=R[&timeoutMs=T] → RolloutReceipt, waiting up to T ms (default 30 s)
  */
 
 import type { ProxyStatusRecord } from '../discovery/status.ts';
 import { PROXIES, proxyKey } from '../store/keys.ts';
 import type { Store } from '../store/types.ts';
+import { redactSnapshotKeys } from '../translate/redact.ts';
 import { translate } from '../translate/translate.ts';
 import type { MeshState } from '../translate/types.ts';
 import { ApiError } from './http.ts';
@@ -57,7 +59,7 @@ export function proxyRoutes({ store, mesh }: ProxyRouteDeps): Route[] {
         const kv = await store.get(proxyKey(id));
         const record = kv && parseProxyRecord(kv.key, kv.value);
         if (!record) throw new ApiError(404, `proxy ${id} not found`);
-        return translate(mesh.state(), record.identity);
+        return redactSnapshotKeys(translate(mesh.state(), record.identity));
       },
     },
     {

@@ -10,9 +10,11 @@
  *
  * Read resources carry `metadata.resourceVersion` (their modRevision) and, for routes, the
  * `status` computed by `routeStatus` over the mesh state the control plane currently serves.
+ * A Secret's private key is never shown (kinds/secret.ts `redactSecret`), in reads or diffs.
  */
 import { createTwoFilesPatch } from 'diff';
 import { stringify } from 'yaml';
+import { redactSecret } from '../resources/kinds/secret.ts';
 import type { Kind, Resource } from '../resources/types.ts';
 import { RESOURCES, resourceKey } from '../store/keys.ts';
 import type { Store } from '../store/types.ts';
@@ -47,7 +49,7 @@ function withStatus(items: Resource[], mesh: { state(): MeshState }): Resource[]
 
 /** YAML of a resource's user-owned part (canonical key order), '' for none. */
 function yamlOf(r: Resource | undefined): string {
-  return r ? stringify(userView(r)) : '';
+  return r ? stringify(userView(redactSecret(r))) : '';
 }
 
 export function resourceRoutes({ store, mesh }: ResourceRouteDeps): Route[] {
@@ -74,7 +76,7 @@ export function resourceRoutes({ store, mesh }: ResourceRouteDeps): Route[] {
           .map(fromStore)
           .filter((r): r is Resource => r !== undefined)
           .filter((r) => !namespace || (r.metadata.namespace ?? 'default') === namespace);
-        return { revision, items: withStatus(resources, mesh) };
+        return { revision, items: withStatus(resources, mesh).map(redactSecret) };
       },
     },
     {
@@ -85,7 +87,7 @@ export function resourceRoutes({ store, mesh }: ResourceRouteDeps): Route[] {
         const kv = await store.get(resourceKey(kindParam(kind), ns, name));
         const resource = kv && fromStore(kv);
         if (!resource) throw new ApiError(404, `${id} not found`);
-        return withStatus([resource], mesh)[0];
+        return redactSecret(withStatus([resource], mesh)[0] as Resource);
       },
     },
     {

@@ -4,6 +4,7 @@
  *
  *   weft sidecar --config bootstrap.yaml | --control-plane HOST:PORT --service S --app-port P ...
  *   weft control-plane [--data-dir DIR] [--etcd URLS] ...
+ *   weft gateway --config bootstrap.yaml | --control-plane HOST:PORT --gateway NAME ...
  *   weft version
  *   weft apply|get|delete|diff|validate|proxy-status|proxy-config ...   (admin verbs, commands/)
  *
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError } from '../../sidecar/proxy/config/errors.ts';
 import { projectRoot } from '../../sidecar/proxy/config/root.ts';
+import { registerGatewayCommand } from './commands/gateway.ts';
 import { registerRunCommands } from './commands/run.ts';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
@@ -25,6 +27,7 @@ const program = new Command('weft')
   .showHelpAfterError();
 
 registerRunCommands(program);
+registerGatewayCommand(program);
 
 program
   .command('version')
@@ -36,7 +39,7 @@ program
 // The long-running roles load only their own code: a sidecar never imports the admin verbs
 // (and through them the resource schemas), which keeps its start-up and memory small.
 const role = process.argv[2];
-if (role !== 'sidecar' && role !== 'control-plane') {
+if (role !== 'sidecar' && role !== 'control-plane' && role !== 'gateway') {
   const { registerAdminCommands } = await import('./commands/index.ts');
   registerAdminCommands(program);
 }

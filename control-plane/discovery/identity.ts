@@ -46,7 +46,25 @@ export function identityOf(hello: HelloMessage): ProxyIdentity {
     inboundPort: port(hello.inboundPort, 'hello.inboundPort', DEFAULT_INBOUND_PORT),
     appPort: port(hello.appPort, 'hello.appPort', 0),
     listenAddress: hello.listenAddress || DEFAULT_LISTEN_ADDRESS,
+    ...(kind === 'gateway' &&
+      hello.listenerPorts !== undefined && {
+        listenerPorts: listenerPorts(hello.listenerPorts),
+      }),
   };
+}
+
+/** `hello.listenerPorts` checked: every key and value a port 0..65535. */
+function listenerPorts(map: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(map)) {
+    const from = Number(key);
+    if (!Number.isInteger(from) || from < 1 || from > 65535)
+      throw new InvalidMessageError(`hello.listenerPorts: key ${JSON.stringify(key)} is not a port 1..65535`);
+    if (!Number.isInteger(value) || value < 0 || value > 65535)
+      throw new InvalidMessageError(`hello.listenerPorts[${key}]: must be 0..65535`);
+    out[String(from)] = value;
+  }
+  return out;
 }
 
 /**

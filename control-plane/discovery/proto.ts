@@ -33,6 +33,7 @@ import type {
   Listener,
   RateLimitService,
   RouteConfiguration,
+  TlsCertificate,
   TrustBundle,
 } from '../../sidecar/proxy/config/types.ts';
 
@@ -61,6 +62,8 @@ export interface HelloMessage {
   readonly inboundPort?: number;
   readonly appPort?: number;
   readonly listenAddress?: string;
+  /** Gateway: Gateway listener port → bind port (0: any free port). */
+  readonly listenerPorts?: Readonly<Record<string, number>>;
 }
 
 /** `weft.v1.Snapshot`: a proxy's whole config at one store revision (`version`, decimal). */
@@ -75,6 +78,8 @@ export interface SnapshotMessage {
   readonly trustBundle?: TrustBundle;
   /** The store of global rate limits (gateway proxies; issue 7). */
   readonly rateLimitService?: RateLimitService;
+  /** Server certificates (gateway TLS termination). */
+  readonly certificates?: readonly TlsCertificate[];
 }
 
 /** `weft.v1.Ack`: the proxy applied the snapshot sent with `nonce`. */

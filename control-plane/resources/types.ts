@@ -20,6 +20,7 @@ export const KINDS = {
   AuthorizationPolicy: WEFT_API_VERSION,
   SecurityPolicy: WEFT_API_VERSION,
   RateLimitPolicy: WEFT_API_VERSION,
+  Secret: WEFT_API_VERSION,
 } as const;
 
 export type Kind = keyof typeof KINDS;
@@ -384,6 +385,13 @@ export interface KindSpecs {
   AuthorizationPolicy: AuthorizationPolicySpec;
   SecurityPolicy: SecurityPolicySpec;
   RateLimitPolicy: RateLimitPolicySpec;
+  Secret: TlsSecretSpec;
+}
+
+/** `Secret` (kinds/secret.ts): a TLS certificate chain and key (PEM) for Gateway listeners. */
+export interface TlsSecretSpec {
+  readonly type: 'kubernetes.io/tls';
+  readonly stringData: { readonly 'tls.crt': string; readonly 'tls.key': string };
 }
 
 /** A resource of kind `K` with its typed spec. */

@@ -29,6 +29,7 @@ import { httpRoute } from './kinds/httproute.ts';
 import type { KindHandler } from './kinds/kind.ts';
 import { meshConfig } from './kinds/meshconfig.ts';
 import { rateLimitPolicy } from './kinds/ratelimitpolicy.ts';
+import { secret } from './kinds/secret.ts';
 import { securityPolicy } from './kinds/securitypolicy.ts';
 import { service } from './kinds/service.ts';
 import { dnsLabel, dnsSubdomain, labelValue, qualifiedName } from './names.ts';
@@ -49,6 +50,7 @@ const HANDLERS: Readonly<Record<Kind, KindHandler>> = {
   AuthorizationPolicy: authorizationPolicy,
   SecurityPolicy: securityPolicy,
   RateLimitPolicy: rateLimitPolicy,
+  Secret: secret,
 };
 
 const KIND_NAMES = Object.keys(KINDS).join(', ');

@@ -11,7 +11,8 @@
  * - `ResolvedRefs`: True (reason ResolvedRefs) when every backendRef resolves; otherwise False
  *   with reason BackendNotFound (a missing Service or port; takes precedence) or InvalidKind (not
  *   a core Service), the message naming every unresolved backend.
- * Gateway parentRefs are not reported here (the gateway translator will own them).
+ * Per Gateway parentRef: `Accepted` from gateway-status.ts (the gateway translator's attachment
+ * rules), `ResolvedRefs` as above.
  *
  * Invariants: resolution is the translator's own (backends.ts, attach.ts, routes.ts), so status
  * and snapshots always agree. Pure: `lastTransitionTime` and `observedGeneration` are left to the
@@ -21,6 +22,8 @@
 import { resourceId } from '../resources/types.ts';
 import { routeResources, type ServiceParent, serviceParents } from './attach.ts';
 import { resolveBackendRef } from './backends.ts';
+import { isGatewayRef } from './gateway.ts';
+import { gatewayAccepted } from './gateway-status.ts';
 import { translateRouteRules } from './routes.ts';
 import { indexServices, type ServiceIndex } from './services.ts';
 import { namespaceOf, type ParentRefView, type RouteResource } from './specs.ts';
@@ -44,7 +47,7 @@ export interface RouteParentStatus {
   readonly conditions: readonly RouteCondition[];
 }
 
-/** Gateway API RouteStatus: one entry per Service parentRef. */
+/** Gateway API RouteStatus: one entry per Service or Gateway parentRef. */
 export interface RouteStatus {
   readonly parents: readonly RouteParentStatus[];
 }
@@ -113,7 +116,8 @@ function resolvedRefs(
 
 /**
  * Status of every HTTPRoute and GRPCRoute in `state`, keyed by resourceId
- * (`HTTPRoute/default/reviews`). Routes without Service parents get `{parents: []}`.
+ * (`HTTPRoute/default/reviews`): Service parents first, then Gateway parents, each in parentRefs
+ * order. Routes without such parents get `{parents: []}`.
  */
 export function routeStatus(state: MeshState): Map<string, RouteStatus> {
   const services = indexServices(state.resources);
@@ -129,6 +133,13 @@ export function routeStatus(state: MeshState): Map<string, RouteStatus> {
         ],
       }),
     );
+    for (const ref of (route.spec.parentRefs ?? []).filter(isGatewayRef)) {
+      parents.push({
+        parentRef: ref,
+        controllerName: CONTROLLER_NAME,
+        conditions: [gatewayAccepted(state, services, route, ref), resolvedRefs(route, services, undefined)],
+      });
+    }
     out.set(resourceId(route), { parents });
   }
   return out;

@@ -18,7 +18,7 @@
  * - once the CA's trust bundle exists: the inbound listener's `tls` (STRICT | PERMISSIVE from the
  *   MeshConfig), mTLS mesh clusters with each endpoint's expected SPIFFE ID, and the trust bundle
  *   itself (mtls.ts); without one, plain text everywhere.
- * A gateway proxy gets an empty config for now (north-south translation is not written yet).
+ * A gateway proxy gets the listeners, routes and clusters of its Gateway (gateway.ts).
  *
  * Invariants (go-control-plane's snapshot rules): the result is consistent (every
  * routeConfigName and cluster it names exists; otherwise this is a translator bug and it throws),
@@ -37,6 +37,7 @@ import { checkConsistency } from '../../sidecar/proxy/config/validate.ts';
 import { attachRoutes, effectiveRoutes, routeResources } from './attach.ts';
 import { inboundRbac } from './authz.ts';
 import { buildClusters, lbSettings, type OutboundClusterRef } from './clusters.ts';
+import { translateGateway } from './gateway.ts';
 import { meshMtls } from './mtls.ts';
 import { compareStrings } from './order.ts';
 import { applyRoutePolicy, type TrafficPolicies, trafficPolicies } from './resilience.ts';
@@ -181,6 +182,7 @@ function outbound(
  */
 export function translate(state: MeshState, proxy: ProxyIdentity): ProxySnapshot {
   const version = String(state.revision);
+  if (proxy.kind === 'gateway') return checked(proxy, version, translateGateway(state, proxy));
   if (proxy.kind !== 'sidecar') return deepFreeze({ version, config: EMPTY_CONFIG });
 
   const policies = trafficPolicies(state.resources);
@@ -205,6 +207,11 @@ export function translate(state: MeshState, proxy: ProxyIdentity): ProxySnapshot
     endpoints,
     ...(mtls !== undefined && { trustBundle: mtls.bundle }),
   };
+  return checked(proxy, version, config);
+}
+
+/** `config` frozen as the snapshot at `version`, after the consistency check. */
+function checked(proxy: ProxyIdentity, version: string, config: ProxyConfig): ProxySnapshot {
   const problems = checkConsistency(config);
   if (problems.length > 0) throw new TranslatorBug(proxy.proxyId, version, problems);
   return deepFreeze({ version, config });

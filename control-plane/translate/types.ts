@@ -34,6 +34,8 @@ export interface ProxyIdentity {
   readonly inboundPort: number;
   readonly appPort: number;
   readonly listenAddress: string;
+  /** Gateway: Gateway listener port (decimal string) → port to bind (0: any free port). */
+  readonly listenerPorts?: Readonly<Record<string, number>>;
 }
 
 /** Everything the translator reads, at one store revision. */

@@ -3,7 +3,10 @@
  * (data in `.weft/`) with its certificate authority on (STRICT mTLS between sidecars), applies
  * deploy/examples/mesh.yaml, mints a join token per service, runs the demo services
  * web → api → store (api in two versions) each beside its own sidecar, and sends real traffic to
- * web, printing every two seconds which api version answered. Shift the split with
+ * web, printing every two seconds which api version answered. The edge gateway (`weft gateway
+ * --gateway edge`, its own identity) serves the Gateway `edge` of mesh.yaml on 127.0.0.1:18080
+ * and calls web over mTLS: `curl http://127.0.0.1:18080/` reaches the mesh from outside.
+ * Shift the split with
  *   bin/weft apply -f deploy/examples/api-50-50.yaml --wait
  * and watch the output change. Ctrl-C stops everything this script started (by pid).
  */
@@ -30,6 +33,14 @@ const workloads = [
  * a STRICT inbound listener.
  */
 const loadgen = { service: 'loadgen', version: 'v1', app: 18500, base: 15500 } as const;
+/**
+ * The edge gateway: admin on 15600; its Gateway `edge` (mesh.yaml) listens on 18080 (HTTP).
+ * Edge routes (JWT, API keys, rate limits) are declared in mesh.yaml next to `web-public` and
+ * listed in the help text below (`edgeRoutes`).
+ */
+const gateway = { name: 'edge', admin: 15600, http: 18080 } as const;
+/** Extra example lines for the edge routes of mesh.yaml (JWT route, API-key route), printed below. */
+const edgeRoutes: string[] = [];
 
 function start(name: string, args: string[], quiet = true): ChildProcess {
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -165,9 +176,24 @@ for (const w of workloads) {
   await startSidecar(w);
 }
 await startSidecar(loadgen);
-await Promise.all(
-  [...workloads, loadgen].map((w) => waitFor(`http://127.0.0.1:${w.base}/ready`, Date.now() + 20_000)),
-);
+start('edge-gateway', [
+  cli,
+  'gateway',
+  '--control-plane',
+  '127.0.0.1:15012',
+  '--ca-bundle',
+  '.weft/ca-bundle.pem',
+  '--token',
+  await joinToken(gateway.name),
+  '--gateway',
+  gateway.name,
+  '--admin-port',
+  String(gateway.admin),
+]);
+await Promise.all([
+  ...[...workloads, loadgen].map((w) => waitFor(`http://127.0.0.1:${w.base}/ready`, Date.now() + 20_000)),
+  waitFor(`http://127.0.0.1:${gateway.admin}/ready`, Date.now() + 20_000),
+]);
 
 process.stdout.write(`
 Weft mesh is running: control plane, web → api (v1, v2) → store, each with a sidecar, STRICT mTLS.
@@ -179,6 +205,12 @@ Weft mesh is running: control plane, web → api (v1, v2) → store, each with a
   control plane     curl -s http://127.0.0.1:15014/metrics | grep weft_cp_
   identities        curl -s http://127.0.0.1:15200/config_dump | grep -A4 '"identity"'      (api-v1's SVID)
   the CA            bin/weft ca status    /  bin/weft ca rotate --overlap 2m
+Edge gateway (Gateway "edge", HTTPRoute "web-public"; calls web over mTLS as .../sa/edge):
+  from outside      curl -s http://127.0.0.1:${gateway.http}/
+  with headers      curl -si http://127.0.0.1:${gateway.http}/hello -H 'x-request-id: demo-1'
+  its config        curl -s http://127.0.0.1:${gateway.admin}/config_dump
+  gateway metrics   curl -s http://127.0.0.1:${gateway.admin}/metrics | grep 'reporter="gateway"'
+${edgeRoutes.join('\n')}
 Traffic: a request to web every 100 ms from the loadgen workload (through its sidecar, 127.0.0.1:15501).
 Ctrl-C stops everything.
 

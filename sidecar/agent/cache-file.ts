@@ -3,7 +3,7 @@
  * last good config before (or without) reaching the control plane.
  *
  * File format (JSON): `{ "version": "<store revision>", "config": { listeners, routes, clusters,
- * endpoints } }`, the config in the proto3 JSON mapping of proto/weft/v1/config.proto.
+ * endpoints, certificates? } }` (mode 0600: a gateway's certificates may carry private keys), the config in the proto3 JSON mapping of proto/weft/v1/config.proto.
  *
  * Invariants: a write is atomic (temp file in the same folder, fsync, rename, fsync of the
  * folder), so a reader sees the old file or the new one, never a mix; a read returns a whole
@@ -85,6 +85,8 @@ export async function writeCached(path: string, snapshot: CachedSnapshot): Promi
       routes: config.routes,
       clusters: config.clusters,
       endpoints: config.endpoints,
+      // Server certificates (a gateway's TLS termination): the listeners name them. The file is 0600.
+      ...(config.certificates !== undefined && { certificates: config.certificates }),
     },
   };
   const dir = dirname(path);

@@ -122,6 +122,7 @@ export function configOf(snapshot: SnapshotMessage): ProxyConfig {
     endpoints: snapshot.endpoints ?? [],
     ...(snapshot.trustBundle !== undefined && { trustBundle: snapshot.trustBundle }),
     ...(snapshot.rateLimitService !== undefined && { rateLimitService: snapshot.rateLimitService }),
+    ...(snapshot.certificates !== undefined && { certificates: snapshot.certificates }),
   };
 }
 

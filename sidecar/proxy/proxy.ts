@@ -1,10 +1,10 @@
 /**
  * The proxy core assembled: listeners, compiled route tables and the cluster manager, for one
  * config version at a time. Used alike by the sidecar and the gateway (which adds filters).
- * A listener with `rbac` runs its own RBAC filter (filters/rbac.ts) after the global filters; one
- * with edge authentication (`authProviders`/`auth`, routes with `auth`, or direction GATEWAY) runs
- * the edge auth filter (filters/edge/filter.ts) before it; a GATEWAY listener then runs its edge
- * limits after RBAC (filters/limits/edge.ts: body limit, rate limits, cache).
+ * A listener's chain is: the global filters, the filters the `listenerFilters` factories build
+ * from its config (filters/listener-filters.ts; the gateway's edge filters), its own RBAC filter
+ * (filters/rbac.ts) when it has `rbac`, then the router. A listener with `serverTls` terminates
+ * TLS with SNI-selected server certificates (http/server-tls.ts) instead of mesh mTLS.
  *
  * `apply` is all or nothing: the new config is checked and compiled completely before anything
  * is swapped; on any problem it throws `ConfigError` and the last good config keeps serving.
@@ -25,12 +25,11 @@ import { ConfigError } from './config/errors.ts';
 import type { ProxyConfig } from './config/model.ts';
 import type { Listener, RouteConfiguration } from './config/types.ts';
 import { checkConsistency } from './config/validate.ts';
-import { createEdgeAuthFilter, jwksUris, needsEdgeAuth } from './filters/edge/filter.ts';
-import { JwksRegistry } from './filters/edge/jwks.ts';
 import type { HttpFilter } from './filters/filter.ts';
-import { EdgeLimits } from './filters/limits/edge.ts';
+import { type ListenerFilterFactory, unhandledEdgeFields } from './filters/listener-filters.ts';
 import { createRbacFilter } from './filters/rbac.ts';
 import { type BoundAddress, HttpListener } from './http/listener.ts';
+import { type CertificateResolver, type CompiledServerTls, compileServerTls } from './http/server-tls.ts';
 import { buildTlsMaterial, type TlsMaterial, type WorkloadIdentity } from './identity.ts';
 import { compileRouteTable } from './router/compile.ts';
 import type { RouteTable } from './router/types.ts';
@@ -40,6 +39,13 @@ import { resolveConfig } from './upstream/resolve.ts';
 export interface ProxyOptions {
   /** Filters run before the router on every listener, in order. */
   readonly filters?: readonly HttpFilter[];
+  /**
+   * Per-listener filters built from each listener's config (listener-filters.ts), after the
+   * global filters and before the listener's RBAC filter; e.g. the gateway's edge filters.
+   */
+  readonly listenerFilters?: readonly ListenerFilterFactory[];
+  /** Resolves server certificates that carry no PEM and no files (the gateway's `--cert-dir`). */
+  readonly resolveCertificate?: CertificateResolver;
 }
 
 /** A listener's bound socket, for logs and `/config_dump`. */
@@ -59,14 +65,12 @@ export interface IdentityStatus {
 
 export class ProxyCore {
   readonly #filters: readonly HttpFilter[];
+  readonly #listenerFilters: readonly ListenerFilterFactory[];
+  readonly #resolveCertificate: CertificateResolver | undefined;
   /** The current TLS material; listeners and upstream connectors read it (swapped as a whole). */
   readonly #tls: { material: TlsMaterial | undefined } = { material: undefined };
   #identity: WorkloadIdentity | undefined;
   readonly #clusters = new ClusterManager({ tls: this.#tls });
-  /** Remote JWKS caches of the edge auth filters, kept across config versions. */
-  readonly #jwks = new JwksRegistry();
-  /** Edge limits of GATEWAY listeners (rate limit counters and caches outlive versions). */
-  readonly #edge = new EdgeLimits();
   readonly #listeners = new Map<string, HttpListener>();
   readonly #bound = new Map<string, BoundAddress>();
   #config: ProxyConfig | undefined;
@@ -74,6 +78,8 @@ export class ProxyCore {
 
   constructor(options: ProxyOptions = {}) {
     this.#filters = options.filters ?? [];
+    this.#listenerFilters = options.listenerFilters ?? [];
+    this.#resolveCertificate = options.resolveCertificate;
   }
 
   /** The version of the config in force ('' before the first apply). */
@@ -101,27 +107,34 @@ export class ProxyCore {
         problems.push(`RouteConfiguration ${rc.name}: ${(err as Error).message}`);
       }
     }
-    // Each listener's AuthorizationPolicy, compiled once per version (after the global filters).
-    const rbacFilters = new Map<string, HttpFilter>();
+    // Each listener's own filters (factories, then its AuthorizationPolicy), compiled once per
+    // version, run after the global filters; and its TLS termination certificates.
+    const chains = new Map<string, readonly HttpFilter[]>();
+    const serverTls = new Map<string, CompiledServerTls>();
     for (const l of config.listeners) {
-      if (l.rbac === undefined) continue;
-      try {
-        rbacFilters.set(l.name, createRbacFilter(l.rbac));
-      } catch (err) {
-        problems.push(`Listener ${l.name}: ${(err as Error).message}`);
-      }
-    }
-    // Each listener's edge authentication (SecurityPolicy; filters/edge/), before its RBAC, and a
-    // GATEWAY listener's edge limits (body limit, rate limits, cache), after it.
-    const authFilters = new Map<string, HttpFilter>();
-    const limitFilters = new Map<string, HttpFilter[]>();
-    for (const l of config.listeners) {
-      const rc = config.routes.find((r) => r.name === l.routeConfigName);
-      try {
-        if (needsEdgeAuth(l, rc)) {
-          authFilters.set(l.name, createEdgeAuthFilter(l, rc, tables.get(l.routeConfigName), this.#jwks));
+      const chain: HttpFilter[] = [...this.#filters];
+      problems.push(...unhandledEdgeFields(l, config, this.#listenerFilters));
+      for (const factory of this.#listenerFilters) {
+        try {
+          chain.push(...factory.create(l, config, tables.get(l.routeConfigName)));
+        } catch (err) {
+          problems.push(`Listener ${l.name}: ${(err as Error).message}`);
         }
-        limitFilters.set(l.name, this.#edge.filtersFor(l, rc, tables.get(l.routeConfigName)));
+      }
+      if (l.rbac !== undefined) {
+        try {
+          chain.push(createRbacFilter(l.rbac));
+        } catch (err) {
+          problems.push(`Listener ${l.name}: ${(err as Error).message}`);
+        }
+      }
+      chains.set(l.name, chain.length === this.#filters.length ? this.#filters : chain);
+      if (l.serverTls === undefined) continue;
+      try {
+        serverTls.set(
+          l.name,
+          compileServerTls(l.serverTls, config.certificates ?? [], this.#resolveCertificate),
+        );
       } catch (err) {
         problems.push(`Listener ${l.name}: ${(err as Error).message}`);
       }
@@ -147,17 +160,11 @@ export class ProxyCore {
     }
     if (problems.length > 0) throw new ConfigError(problems, `config version ${version}`);
 
-    const stateFor = (l: Listener) => {
-      const rbac = rbacFilters.get(l.name);
-      const auth = authFilters.get(l.name);
-      const limits = limitFilters.get(l.name) ?? [];
-      const own = [...(auth === undefined ? [] : [auth]), ...(rbac === undefined ? [] : [rbac]), ...limits];
-      return {
-        routeTable: tables.get(l.routeConfigName) as RouteTable,
-        clusters: this.#clusters,
-        filters: own.length === 0 ? this.#filters : [...this.#filters, ...own],
-      };
-    };
+    const stateFor = (l: Listener) => ({
+      routeTable: tables.get(l.routeConfigName) as RouteTable,
+      clusters: this.#clusters,
+      filters: chains.get(l.name) ?? this.#filters,
+    });
     // Bind every new or moved listener first: if one cannot bind, close those just bound and
     // reject the version, so the proxy keeps serving its last good config untouched.
     const fresh = new Map<string, { listener: HttpListener; bound: BoundAddress }>();
@@ -166,6 +173,7 @@ export class ProxyCore {
       if (existing && existing.config.address === l.address && existing.config.port === l.port) continue;
       const listener = new HttpListener(l, stateFor(l));
       if (this.#tls.material !== undefined) listener.tls.setMaterial(this.#tls.material);
+      listener.serverTls.set(serverTls.get(l.name));
       try {
         fresh.set(l.name, { listener, bound: await listener.listen() });
       } catch (err) {
@@ -180,7 +188,7 @@ export class ProxyCore {
     }
     // Commit: from here on nothing fails, and nothing awaits until every swap is done.
     this.#clusters.update(config.clusters, config.endpoints);
-    this.#edge.commit(config);
+    for (const factory of this.#listenerFilters) factory.commit?.(config);
     const retired: HttpListener[] = [];
     const wanted = new Set(config.listeners.map((l) => l.name));
     for (const [name, listener] of this.#listeners) {
@@ -196,6 +204,7 @@ export class ProxyCore {
       if (replacement === undefined) {
         existing?.setState(stateFor(l));
         existing?.tls.configure(l.tls?.mode, l.tls?.maxConnectionAgeMs, l.drainTimeoutMs);
+        existing?.serverTls.set(serverTls.get(l.name));
         continue;
       }
       if (existing) retired.push(existing);
@@ -212,7 +221,6 @@ export class ProxyCore {
     }
     this.#config = config;
     this.#version = version;
-    this.#jwks.retain(new Set(config.listeners.flatMap(jwksUris)));
     await Promise.all(retired.map((l) => l.close()));
   }
 
@@ -294,6 +302,6 @@ export class ProxyCore {
     await Promise.all([...this.#listeners.values()].map((l) => l.close(drainMs)));
     this.#listeners.clear();
     await this.#clusters.close();
-    this.#edge.close();
+    await Promise.all(this.#listenerFilters.map((f) => f.close?.()));
   }
 }

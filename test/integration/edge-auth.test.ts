@@ -24,8 +24,8 @@ import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { hashApiKey } from '../../gateway/filters/auth/apikey.ts';
 import type { ApiKey, Bootstrap } from '../../sidecar/proxy/config/types.ts';
-import { hashApiKey } from '../../sidecar/proxy/filters/edge/apikey.ts';
 import { curl } from '../support/curl.ts';
 import { pollUntil } from '../support/mesh.ts';
 import { type RunningSidecar, startSidecar } from '../support/sidecar.ts';
@@ -312,7 +312,7 @@ describe('edge authentication on a GATEWAY listener', () => {
     jwksServer = await serveJwks({ '/idp/jwks.json': idp, '/rot/jwks.json': rot });
     sidecar = await startSidecar(
       bootstrap([{ id: 'k1', sha256: hashApiKey(oldKey), scopes: ['read', 'write'] }]),
-      { extraArgs: ['--access-log'] },
+      { extraArgs: ['--access-log'], role: 'gateway' },
     );
     gw = sidecar.url('gw');
     gw6 = `http://[::1]:${sidecar.ports.gw6}`;

@@ -11,6 +11,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EdgeLimits } from '../../gateway/filters/limits/edge.ts';
+import { registerEdgeMetrics } from '../../gateway/filters/limits/telemetry.ts';
 import type { ProxyConfig } from '../../sidecar/proxy/config/model.ts';
 import type { RateLimitRule, Route } from '../../sidecar/proxy/config/types.ts';
 import { CONTINUE, type HttpFilter } from '../../sidecar/proxy/filters/filter.ts';
@@ -194,8 +196,10 @@ async function metricValue(name: string, labels: Record<string, string>): Promis
 
 beforeAll(async () => {
   upstream = await startUpstream(handler);
-  metrics = new ProxyMetrics({ service: 'edge', workload: 'edge-v1', namespace: 'default' });
-  proxy = new ProxyCore({ filters: [principalFromHeaders] });
+  metrics = new ProxyMetrics({ service: 'edge', workload: 'edge-v1', namespace: 'default' }, [
+    registerEdgeMetrics,
+  ]);
+  proxy = new ProxyCore({ filters: [principalFromHeaders], listenerFilters: [new EdgeLimits()] });
   await proxy.apply(config(), '1');
   base = `http://127.0.0.1:${proxy.listeners()[0]?.port}`;
   xffBase = `http://127.0.0.1:${proxy.listeners()[1]?.port}`;

@@ -94,7 +94,7 @@ async function drive(
 
 beforeAll(async () => {
   upstream = await startUpstream();
-  sidecar = await startSidecar(bootstrap());
+  sidecar = await startSidecar(bootstrap(), { role: 'gateway' });
 });
 
 afterAll(async () => {

@@ -77,9 +77,9 @@ beforeAll(async () => {
   redis = await startRedis();
   upstream = await startUpstream();
   const started = await Promise.all([
-    startSidecar(bootstrap('edge-1', 'FAIL_OPEN')),
-    startSidecar(bootstrap('edge-2', 'FAIL_OPEN')),
-    startSidecar(bootstrap('edge-3', 'FAIL_CLOSED')),
+    startSidecar(bootstrap('edge-1', 'FAIL_OPEN'), { role: 'gateway' }),
+    startSidecar(bootstrap('edge-2', 'FAIL_OPEN'), { role: 'gateway' }),
+    startSidecar(bootstrap('edge-3', 'FAIL_CLOSED'), { role: 'gateway' }),
   ]);
   replicas.push(started[0], started[1]);
   closedReplica = started[2];

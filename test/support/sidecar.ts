@@ -31,14 +31,20 @@ export interface RunningSidecar {
 /** Starts a sidecar; resolves once it logged `sidecar ready` (rejects on exit or after `timeoutMs`). */
 export async function startSidecar(
   bootstrap: Bootstrap,
-  options: { extraArgs?: readonly string[]; timeoutMs?: number } = {},
+  options: {
+    extraArgs?: readonly string[];
+    timeoutMs?: number;
+    /** `gateway` runs `weft gateway --config` (the edge filters) instead of `weft sidecar`. */
+    role?: 'sidecar' | 'gateway';
+  } = {},
 ): Promise<RunningSidecar> {
+  const role = options.role ?? 'sidecar';
   const dir = await mkdtemp(join(tmpdir(), 'weft-test-'));
   const file = join(dir, 'bootstrap.yaml');
   await writeFile(file, stringify(bootstrap));
   const child = spawn(
     process.execPath,
-    [WEFT_CLI, 'sidecar', '--config', file, '--admin-port', '0', ...(options.extraArgs ?? [])],
+    [WEFT_CLI, role, '--config', file, '--admin-port', '0', ...(options.extraArgs ?? [])],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -50,7 +56,7 @@ export async function startSidecar(
 
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`sidecar not ready in time:\n${output.join('\n')}`)),
+      () => reject(new Error(`${role} not ready in time:\n${output.join('\n')}`)),
       options.timeoutMs ?? 15_000,
     );
     let buffered = '';
@@ -60,7 +66,7 @@ export async function startSidecar(
         const entry = JSON.parse(line) as { msg?: string; name?: string; port?: number };
         if (entry.msg === 'admin ready' && entry.port) adminPort = entry.port;
         if (entry.msg === 'listener ready' && entry.name && entry.port) ports[entry.name] = entry.port;
-        if (entry.msg === 'sidecar ready') {
+        if (entry.msg === `${role} ready`) {
           clearTimeout(timer);
           resolve();
         }

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
-import { hashApiKey } from '../../../sidecar/proxy/filters/edge/apikey.ts';
+import { hashApiKey } from '../../../gateway/filters/auth/apikey.ts';
 import { parseDurationMs } from '../../resources/duration.ts';
 import { type Format, printData } from '../output.ts';
 import { outputOption, run } from './common.ts';

@@ -9,6 +9,7 @@ import type {
   Listener,
   RateLimitService,
   RouteConfiguration,
+  TlsCertificate,
   TrustBundle,
 } from './types.ts';
 
@@ -21,6 +22,8 @@ export interface ProxyConfig {
   readonly trustBundle?: TrustBundle;
   /** The store of global rate limits (gateway proxies); absent: every limit is local. */
   readonly rateLimitService?: RateLimitService;
+  /** Server certificates for listeners with `serverTls` (gateway TLS termination). */
+  readonly certificates?: readonly TlsCertificate[];
 }
 
 /** The four lists of a bootstrap, absent ones as empty lists. */
@@ -32,5 +35,6 @@ export function proxyConfigOf(b: Bootstrap): ProxyConfig {
     endpoints: b.endpoints ?? [],
     ...(b.trustBundle !== undefined && { trustBundle: b.trustBundle }),
     ...(b.rateLimitService !== undefined && { rateLimitService: b.rateLimitService }),
+    ...(b.certificates !== undefined && { certificates: b.certificates }),
   };
 }

@@ -32,6 +32,28 @@ export interface Bootstrap {
   readonly endpoints?: readonly ClusterLoadAssignment[];
   readonly trustBundle?: TrustBundle;
   readonly rateLimitService?: RateLimitService;
+  readonly certificates?: readonly TlsCertificate[];
+}
+
+/** A server certificate: PEM inline, files, or neither (the gateway resolves the name). */
+export interface TlsCertificate {
+  readonly name: string;
+  readonly certChainPem?: string;
+  readonly privateKeyPem?: string;
+  readonly certChainFile?: string;
+  readonly privateKeyFile?: string;
+}
+
+/** TLS termination on a listener (config.proto `ServerTls`). */
+export interface ServerTls {
+  readonly certificates?: readonly SniCertificate[];
+  readonly minVersion?: string;
+  readonly ciphers?: string;
+}
+
+export interface SniCertificate {
+  readonly serverNames?: readonly string[];
+  readonly certificateName: string;
 }
 
 export interface TrustBundle {
@@ -67,6 +89,7 @@ export interface Listener {
   readonly rateLimits?: readonly RateLimitRule[];
   readonly maxRequestBodyBytes?: number;
   readonly responseCacheMaxBytes?: number;
+  readonly serverTls?: ServerTls;
 }
 
 export interface DownstreamTls {

@@ -29,6 +29,7 @@ import { type ListenerInfo, RequestContext } from './context.ts';
 import { sendError } from './local-reply.ts';
 import { handleRequest, type PipelineState } from './pipeline.ts';
 import { DEFAULT_MAX_REQUEST_URL_BYTES } from './request-checks.ts';
+import { TerminatingTls } from './server-tls.ts';
 import { DownstreamTls } from './tls.ts';
 
 /** Defaults for `HttpConnectionLimits` (see proto/weft/v1/config.proto). */
@@ -90,6 +91,8 @@ export class HttpListener {
   };
   readonly #maxHeadersCount: number;
   readonly #tls: DownstreamTls;
+  /** TLS termination for clients outside the mesh (`serverTls`, server-tls.ts); off by default. */
+  readonly #serverTls: TerminatingTls;
   #inflight = 0;
   /** In-flight responses, so that draining can mark those whose head is not out yet `Connection: close`. */
   readonly #responses = new Set<ServerResponse>();
@@ -137,7 +140,18 @@ export class HttpListener {
       handshakeTimeoutMs: limits.requestHeadersTimeoutMs,
     });
     this.#tls.configure(config.tls?.mode, config.tls?.maxConnectionAgeMs, config.drainTimeoutMs);
-    server.on('connection', (socket: Socket) => this.#tls.accept(socket));
+    this.#serverTls = new TerminatingTls({
+      serve: (socket) => serveHttp.call(server, socket),
+      handshakeTimeoutMs: limits.requestHeadersTimeoutMs,
+    });
+    server.on('connection', (socket: Socket) =>
+      this.#serverTls.enabled ? this.#serverTls.accept(socket) : this.#tls.accept(socket),
+    );
+  }
+
+  /** The listener's TLS termination side (`serverTls`; see server-tls.ts). */
+  get serverTls(): TerminatingTls {
+    return this.#serverTls;
   }
 
   /** The listener's TLS side: mode, certificate, authenticated connections (see tls.ts). */
@@ -211,6 +225,7 @@ export class HttpListener {
     }
     this.#server.closeAllConnections();
     this.#tls.destroyAll();
+    this.#serverTls.destroyAll();
     await closed;
   }
 }

@@ -12,6 +12,7 @@
  * as a whole when a new config version is applied; a request keeps the state it started with.
  */
 
+import type { TLSSocket } from 'node:tls';
 import type { HttpFilter } from '../filters/filter.ts';
 import { requestId } from '../ids.ts';
 import type { RouteMatchResult, RouteRequest, RouteTable } from '../router/types.ts';
@@ -138,7 +139,12 @@ function act(
   if (action.kind === 'redirect') {
     // The port the client addressed: an authority without one means the scheme's default
     // (RFC 9110 §4.2.1), i.e. the Service port in the mesh, never the sidecar's own listener port.
-    const { status, location } = action.redirect(rr, 'http', port);
+    // A gateway listener terminating TLS was reached over https; mesh hops present plain http.
+    const scheme =
+      ctx.listener.direction === 'GATEWAY' && (ctx.req.socket as TLSSocket).encrypted === true
+        ? 'https'
+        : 'http';
+    const { status, location } = action.redirect(rr, scheme, port);
     sendReply(ctx, status, '', { location });
     return;
   }

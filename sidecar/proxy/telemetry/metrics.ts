@@ -33,7 +33,6 @@
  */
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { registerEdgeMetrics } from '../filters/limits/telemetry.ts';
 import type { RequestContext } from '../http/context.ts';
 import { type TlsHandshakeEvent, tlsHandshake } from '../identity.ts';
 import {
@@ -83,8 +82,8 @@ export class ProxyMetrics {
   readonly #overflows: Counter<'cluster' | 'limit'>;
   readonly #ejections: Counter<'cluster' | 'reason'>;
   readonly #children = new Map<string, Children>();
-  /** Unsubscribes the edge-limit metrics (filters/limits/telemetry.ts). */
-  readonly #closeEdge: () => void;
+  /** Unsubscribes the role's own metrics (`extraMetrics`). */
+  readonly #closeExtra: (() => void)[];
   readonly #workload: Workload;
   readonly #onEnd = (message: unknown): void => this.#record(message as RequestContext);
   readonly #onHandshake = (message: unknown): void => {
@@ -115,7 +114,11 @@ export class ProxyMetrics {
     if (e.ejected) this.#ejections.inc({ cluster: e.cluster, reason: e.reason });
   };
 
-  constructor(workload: Workload) {
+  /**
+   * @param extraMetrics a proxy role's own metrics (the gateway's edge limits): each registers on
+   *   the registry and returns its unsubscribe function.
+   */
+  constructor(workload: Workload, extraMetrics: readonly ((registry: Registry) => () => void)[] = []) {
     this.#workload = workload;
     collectDefaultMetrics({ register: this.registry });
     this.#requests = new Counter({
@@ -179,7 +182,7 @@ export class ProxyMetrics {
       labelNames: ['cluster', 'reason'],
       registers: [this.registry],
     });
-    this.#closeEdge = registerEdgeMetrics(this.registry);
+    this.#closeExtra = extraMetrics.map((register) => register(this.registry));
     breakerChannel.subscribe(this.#onBreaker);
     overflowChannel.subscribe(this.#onOverflow);
     outlierChannel.subscribe(this.#onOutlier);
@@ -235,7 +238,7 @@ export class ProxyMetrics {
   }
 
   close(): void {
-    this.#closeEdge();
+    for (const close of this.#closeExtra) close();
     breakerChannel.unsubscribe(this.#onBreaker);
     overflowChannel.unsubscribe(this.#onOverflow);
     outlierChannel.unsubscribe(this.#onOutlier);

@@ -66,6 +66,11 @@ const FULL: Bootstrap = {
       xffNumTrustedHops: 1,
       drainTimeoutMs: 5000,
       tls: { mode: 'STRICT', maxConnectionAgeMs: 3600000 },
+      serverTls: {
+        certificates: [{ serverNames: ['a.example.test'], certificateName: 'a' }],
+        minVersion: 'TLSv1.2',
+        ciphers: 'ECDHE-RSA-AES128-GCM-SHA256',
+      },
       rbac: {
         deny: [{ name: 'd', from: [{ notNamespaces: ['a'] }] }],
         allow: [
@@ -254,6 +259,15 @@ const FULL: Bootstrap = {
   ],
   trustBundle: { trustDomain: 'cluster.local', rootsPem: ['-----BEGIN CERTIFICATE-----'] },
   rateLimitService: { redisUrl: 'redis://127.0.0.1:6379', failMode: 'FAIL_CLOSED', timeoutMs: 100 },
+  certificates: [
+    {
+      name: 'a',
+      certChainPem: '-----BEGIN CERTIFICATE-----',
+      privateKeyPem: '-----BEGIN PRIVATE KEY-----',
+      certChainFile: '/etc/weft/a.crt',
+      privateKeyFile: '/etc/weft/a.key',
+    },
+  ],
 };
 
 /** Gathers, per message type, every value of that type found anywhere under `values`. */

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -27,6 +27,16 @@ describe('config cache file', () => {
     await writeCached(file, { version: '7', config: CONFIG });
     expect(await loadCached(file)).toStrictEqual({ version: '7', config: CONFIG });
     expect(await readdir(dir)).toEqual(['snapshot.json']);
+  });
+
+  it("keeps a gateway's server certificates, in a file only its owner can read", async () => {
+    const config: ProxyConfig = {
+      ...CONFIG,
+      certificates: [{ name: 'default/a', certChainPem: 'CERT', privateKeyPem: 'KEY' }],
+    };
+    await writeCached(file, { version: '9', config });
+    expect(await loadCached(file)).toStrictEqual({ version: '9', config });
+    expect((await stat(file)).mode & 0o077).toBe(0);
   });
 
   it('replaces the previous snapshot whole', async () => {

@@ -4,6 +4,7 @@ import {
   identityOf,
   registrationOf,
 } from '../../../control-plane/discovery/identity.ts';
+import { discoveryService } from '../../../control-plane/discovery/proto.ts';
 
 describe('Hello → ProxyIdentity', () => {
   it('fills in the documented defaults', () => {
@@ -21,7 +22,26 @@ describe('Hello → ProxyIdentity', () => {
     });
   });
 
+  it("takes a gateway's listenerPorts (Gateway port → bind port), ignores them for a sidecar", () => {
+    const hello = { proxyId: 'g', kind: 'gateway', service: 'edge', listenerPorts: { '443': 0, '80': 8080 } };
+    expect(identityOf(hello).listenerPorts).toStrictEqual({ '443': 0, '80': 8080 });
+    expect(identityOf({ ...hello, kind: 'sidecar' }).listenerPorts).toBeUndefined();
+  });
+
+  it('listenerPorts survive the wire encoding', () => {
+    const stream = discoveryService().Stream;
+    if (stream === undefined) throw new Error('no Stream method');
+    const message = { hello: { proxyId: 'g', kind: 'gateway', listenerPorts: { '443': 0, '80': 8080 } } };
+    const decoded = stream.requestDeserialize(stream.requestSerialize(message)) as typeof message;
+    expect(identityOf(decoded.hello).listenerPorts).toStrictEqual({ '80': 8080, '443': 0 }); // map entries keep 0
+  });
+
   it.each([
+    [{ proxyId: 'g', kind: 'gateway', listenerPorts: { x: 1 } }, /hello\.listenerPorts: key "x"/],
+    [
+      { proxyId: 'g', kind: 'gateway', listenerPorts: { '443': 70000 } },
+      /hello\.listenerPorts\[443\]: must be 0\.\.65535/,
+    ],
     [{}, /hello\.proxyId: must not be empty/],
     [{ proxyId: 'p', kind: 'router' }, /hello\.kind: must be "sidecar" or "gateway"/],
     [{ proxyId: 'p', appPort: 70000 }, /hello\.appPort: must be 0\.\.65535/],

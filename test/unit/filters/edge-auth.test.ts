@@ -6,20 +6,22 @@
  * keeping its last good one. The request path end to end is in
  * test/integration/edge-auth.test.ts.
  */
+
 import type { webcrypto } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileApiKeySet, hashApiKey } from '../../../gateway/filters/auth/apikey.ts';
+import { EdgeAuthConfigError } from '../../../gateway/filters/auth/config-error.ts';
+import { compileCors, originAllowed, preflight } from '../../../gateway/filters/auth/cors.ts';
+import { createEdgeAuthFilter, EDGE_AUTH_FILTER_NAME } from '../../../gateway/filters/auth/filter.ts';
+import { JwksRegistry } from '../../../gateway/filters/auth/jwks.ts';
+import { compileJwtProvider, scopesOf } from '../../../gateway/filters/auth/jwt.ts';
+import { edgeAuthFactory } from '../../../gateway/filters/index.ts';
 import { ConfigError } from '../../../sidecar/proxy/config/errors.ts';
 import type { ProxyConfig } from '../../../sidecar/proxy/config/model.ts';
 import type { AuthPolicy, AuthProviders, Listener } from '../../../sidecar/proxy/config/types.ts';
-import { compileApiKeySet, hashApiKey } from '../../../sidecar/proxy/filters/edge/apikey.ts';
-import { EdgeAuthConfigError } from '../../../sidecar/proxy/filters/edge/config-error.ts';
-import { compileCors, originAllowed, preflight } from '../../../sidecar/proxy/filters/edge/cors.ts';
-import { createEdgeAuthFilter, EDGE_AUTH_FILTER_NAME } from '../../../sidecar/proxy/filters/edge/filter.ts';
-import { JwksRegistry } from '../../../sidecar/proxy/filters/edge/jwks.ts';
-import { compileJwtProvider, scopesOf } from '../../../sidecar/proxy/filters/edge/jwt.ts';
 import { CONTINUE } from '../../../sidecar/proxy/filters/filter.ts';
 import { RequestContext } from '../../../sidecar/proxy/http/context.ts';
 import { ProxyCore } from '../../../sidecar/proxy/proxy.ts';
@@ -343,7 +345,7 @@ describe('the filter on ProxyCore', () => {
       clusters: [],
       endpoints: [],
     });
-    const proxy = new ProxyCore();
+    const proxy = new ProxyCore({ listenerFilters: [edgeAuthFactory()] });
     try {
       await proxy.apply(config(['ES256']), '1');
       let error: unknown;

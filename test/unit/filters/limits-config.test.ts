@@ -3,10 +3,10 @@
  * applied, naming the field; non-GATEWAY listeners get no edge filters and may not set edge limits.
  */
 import { describe, expect, it } from 'vitest';
+import { EdgeLimits } from '../../../gateway/filters/limits/edge.ts';
+import { LimiterStore } from '../../../gateway/filters/limits/limiters.ts';
+import { compileRateLimits } from '../../../gateway/filters/limits/ratelimit.ts';
 import type { Listener, RateLimitRule, RouteConfiguration } from '../../../sidecar/proxy/config/types.ts';
-import { EdgeLimits } from '../../../sidecar/proxy/filters/limits/edge.ts';
-import { LimiterStore } from '../../../sidecar/proxy/filters/limits/limiters.ts';
-import { compileRateLimits } from '../../../sidecar/proxy/filters/limits/ratelimit.ts';
 import { compileRouteTable } from '../../../sidecar/proxy/router/compile.ts';
 
 const rc: RouteConfiguration = {

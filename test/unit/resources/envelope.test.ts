@@ -16,7 +16,7 @@ const svc = (metadata: unknown, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 const KNOWN =
-  'known: HTTPRoute, GRPCRoute, Gateway, Service, MeshConfig, BackendTrafficPolicy, AuthorizationPolicy, SecurityPolicy, RateLimitPolicy';
+  'known: HTTPRoute, GRPCRoute, Gateway, Service, MeshConfig, BackendTrafficPolicy, AuthorizationPolicy, SecurityPolicy, RateLimitPolicy, Secret';
 
 describe('envelope: invalid documents', () => {
   it.each([

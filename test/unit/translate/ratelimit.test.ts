@@ -9,9 +9,9 @@ import {
   rateLimitServiceOf,
   translateRateLimitPolicies,
 } from '../../../control-plane/translate/ratelimit.ts';
+import { LimiterStore } from '../../../gateway/filters/limits/limiters.ts';
+import { compileRateLimits } from '../../../gateway/filters/limits/ratelimit.ts';
 import { checkAgainstProto } from '../../../sidecar/proxy/config/schema.ts';
-import { LimiterStore } from '../../../sidecar/proxy/filters/limits/limiters.ts';
-import { compileRateLimits } from '../../../sidecar/proxy/filters/limits/ratelimit.ts';
 import { doc, valid } from '../resources/helpers.ts';
 
 function policy(name: string, spec: Record<string, unknown>, created: string) {

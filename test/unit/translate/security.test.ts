@@ -13,10 +13,10 @@ import {
   type GatewayEdgeAuth,
   translateSecurityPolicies,
 } from '../../../control-plane/translate/security.ts';
+import { createEdgeAuthFilter } from '../../../gateway/filters/auth/filter.ts';
+import { JwksRegistry } from '../../../gateway/filters/auth/jwks.ts';
 import { checkAgainstProto } from '../../../sidecar/proxy/config/schema.ts';
 import type { Bootstrap, Listener, Route } from '../../../sidecar/proxy/config/types.ts';
-import { createEdgeAuthFilter } from '../../../sidecar/proxy/filters/edge/filter.ts';
-import { JwksRegistry } from '../../../sidecar/proxy/filters/edge/jwks.ts';
 import { compileRouteTable } from '../../../sidecar/proxy/router/compile.ts';
 
 const DIGEST = 'ab'.repeat(32);

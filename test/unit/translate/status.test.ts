@@ -175,7 +175,7 @@ describe('routeStatus', () => {
     expect(condition(s, 'ResolvedRefs')).toMatchObject({ status: 'True' });
   });
 
-  it('covers GRPCRoutes too, and leaves Gateway parents to the gateway translator', () => {
+  it('covers GRPCRoutes too, and reports a missing Gateway parent', () => {
     const statuses = routeStatus({
       revision: 1,
       resources: [
@@ -192,7 +192,64 @@ describe('routeStatus', () => {
     expect(condition(statuses.get('GRPCRoute/default/g')!, 'ResolvedRefs')).toMatchObject({
       reason: 'BackendNotFound',
     });
-    expect(statuses.get('HTTPRoute/default/edge')).toEqual({ parents: [] });
+    expect(condition(statuses.get('HTTPRoute/default/edge')!, 'Accepted')).toEqual({
+      type: 'Accepted',
+      status: 'False',
+      reason: 'NoMatchingParent',
+      message: 'Gateway default/public-gateway not found',
+    });
+  });
+
+  describe('Gateway parents', () => {
+    const gateway = resource('Gateway', 'edge', {
+      gatewayClassName: 'weft',
+      listeners: [
+        {
+          name: 'http',
+          port: 80,
+          protocol: 'HTTP',
+          hostname: 'a.test',
+          allowedRoutes: { namespaces: { from: 'Same' } },
+        },
+        { name: 'tcp', port: 9000, protocol: 'TCP', allowedRoutes: { namespaces: { from: 'Same' } } },
+      ],
+    });
+    const rule = { backendRefs: [{ name: 'web', port: 8080 }] };
+    it.each([
+      [{ parentRefs: [{ name: 'edge' }], rules: [rule] }, 'default', 'True', 'Accepted'],
+      [
+        { parentRefs: [{ name: 'edge', sectionName: 'nope' }], rules: [rule] },
+        'default',
+        'False',
+        'NoMatchingParent',
+      ],
+      [
+        { parentRefs: [{ name: 'edge', sectionName: 'tcp' }], rules: [rule] },
+        'default',
+        'False',
+        'NoMatchingParent',
+      ],
+      [
+        { parentRefs: [{ name: 'edge', namespace: 'default' }], rules: [rule] },
+        'other',
+        'False',
+        'NotAllowedByListeners',
+      ],
+      [
+        { parentRefs: [{ name: 'edge' }], hostnames: ['b.test'], rules: [rule] },
+        'default',
+        'False',
+        'NoMatchingListenerHostname',
+      ],
+    ])('%j in namespace %s → Accepted %s (%s)', (spec, namespace, status, reason) => {
+      const statuses = routeStatus({
+        revision: 1,
+        resources: [service('web'), gateway, httpRoute('r', spec, namespace)],
+        endpoints: [],
+      });
+      const s = statuses.get(`HTTPRoute/${namespace}/r`)!;
+      expect(condition(s, 'Accepted')).toMatchObject({ status, reason });
+    });
   });
 
   it('gives one status per parentRef, each with its own conditions', () => {

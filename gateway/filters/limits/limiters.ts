@@ -33,7 +33,7 @@ import type {
   RateLimitRule,
   RateLimitService,
   RateLimitUnit,
-} from '../../config/types.ts';
+} from '../../../sidecar/proxy/config/types.ts';
 import { publishStoreState } from './telemetry.ts';
 
 /** Window length of each unit, in seconds. */

@@ -5,8 +5,8 @@
  * with a non-empty value wins.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { CredentialSource } from '../../config/types.ts';
-import { TOKEN } from '../../router/match.ts';
+import type { CredentialSource } from '../../../sidecar/proxy/config/types.ts';
+import { TOKEN } from '../../../sidecar/proxy/router/match.ts';
 import { EdgeAuthConfigError } from './config-error.ts';
 
 /** One compiled source; exactly one of the three names is set. */

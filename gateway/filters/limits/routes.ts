@@ -6,9 +6,9 @@
  * Routes are told apart by virtual host and route name, named as the router names them
  * (`route.name`, else `<vhost>/routes[<i>]`; a virtual host without a name is `virtualHosts[<i>]`).
  */
-import type { Route, RouteConfiguration } from '../../config/types.ts';
-import type { RequestContext } from '../../http/context.ts';
-import type { RouteTable } from '../../router/types.ts';
+import type { Route, RouteConfiguration } from '../../../sidecar/proxy/config/types.ts';
+import type { RequestContext } from '../../../sidecar/proxy/http/context.ts';
+import type { RouteTable } from '../../../sidecar/proxy/router/types.ts';
 import type { CompiledRule } from './ratelimit.ts';
 
 /** What the edge filters know of one route. */

@@ -11,8 +11,8 @@
  * `*` in methods/headers echoes what was requested. Responses vary on `Origin`.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Cors } from '../../config/types.ts';
-import { TOKEN } from '../../router/match.ts';
+import type { Cors } from '../../../sidecar/proxy/config/types.ts';
+import { TOKEN } from '../../../sidecar/proxy/router/match.ts';
 import { EdgeAuthConfigError } from './config-error.ts';
 
 interface OriginPattern {

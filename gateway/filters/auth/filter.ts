@@ -14,10 +14,10 @@
  * A listener runs it when it has `authProviders` or `auth`, some route has `auth`, or its
  * direction is GATEWAY (which always strips the identity headers).
  */
-import type { Listener, RouteConfiguration } from '../../config/types.ts';
-import type { RequestContext } from '../../http/context.ts';
-import type { RouteTable } from '../../router/types.ts';
-import { CONTINUE, type FilterResult, type HttpFilter } from '../filter.ts';
+import type { Listener, RouteConfiguration } from '../../../sidecar/proxy/config/types.ts';
+import { CONTINUE, type FilterResult, type HttpFilter } from '../../../sidecar/proxy/filters/filter.ts';
+import type { RequestContext } from '../../../sidecar/proxy/http/context.ts';
+import type { RouteTable } from '../../../sidecar/proxy/router/types.ts';
 import { type CompiledApiKeySet, compileApiKeySet } from './apikey.ts';
 import { EdgeAuthConfigError } from './config-error.ts';
 import type { JwksRegistry } from './jwks.ts';

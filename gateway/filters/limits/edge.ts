@@ -11,11 +11,11 @@
  *
  * Non-GATEWAY listeners get no edge filters; edge settings on them are rejected.
  */
-import type { ProxyConfig } from '../../config/model.ts';
-import type { Listener, RouteConfiguration } from '../../config/types.ts';
-import { compileRouteTable } from '../../router/compile.ts';
-import type { RouteTable } from '../../router/types.ts';
-import type { HttpFilter } from '../filter.ts';
+import type { ProxyConfig } from '../../../sidecar/proxy/config/model.ts';
+import type { Listener, RouteConfiguration } from '../../../sidecar/proxy/config/types.ts';
+import type { HttpFilter } from '../../../sidecar/proxy/filters/filter.ts';
+import { compileRouteTable } from '../../../sidecar/proxy/router/compile.ts';
+import type { RouteTable } from '../../../sidecar/proxy/router/types.ts';
 import { BodyLimitFilter } from './body-limit.ts';
 import { CacheFilter, DEFAULT_CACHE_MAX_BYTES, ResponseStore } from './cache.ts';
 import { LimiterStore } from './limiters.ts';
@@ -27,6 +27,8 @@ export { EdgeConfigError } from './ratelimit.ts';
 export class EdgeLimits {
   /** For errors and logs (the shape of a per-listener filter factory). */
   readonly name = 'weft.filters.http.edge_limits';
+  /** The edge fields these filters honour (see `ListenerFilterFactory.handles`). */
+  readonly handles = ['rateLimits', 'maxRequestBodyBytes', 'responseCacheMaxBytes', 'cache'] as const;
   readonly #limiters = new LimiterStore();
   readonly #stores = new Map<string, ResponseStore>();
 
@@ -34,9 +36,12 @@ export class EdgeLimits {
    * The edge filters of `listener` under `config` ([] for a non-GATEWAY listener that sets nothing);
    * compiles the listener's route table for the per-route settings. Throws `EdgeConfigError`.
    */
-  create(listener: Listener, config: ProxyConfig): HttpFilter[] {
+  create(listener: Listener, config: ProxyConfig, routeTable?: RouteTable): HttpFilter[] {
     const rc = config.routes.find((r) => r.name === listener.routeConfigName);
-    const table = listener.direction === 'GATEWAY' && rc !== undefined ? compileRouteTable(rc) : undefined;
+    const table =
+      listener.direction === 'GATEWAY' && rc !== undefined
+        ? (routeTable ?? compileRouteTable(rc))
+        : undefined;
     return this.filtersFor(listener, rc, table);
   }
 

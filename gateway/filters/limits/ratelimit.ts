@@ -22,10 +22,14 @@
  * Config errors (`EdgeConfigError`, naming the field) are raised when compiling, never per request.
  */
 import { BlockList, isIP } from 'node:net';
-import type { RateLimitRule, RateLimitSelector, RateLimitSource } from '../../config/types.ts';
-import { addResponseTap, type RequestContext } from '../../http/context.ts';
-import type { HeaderMap } from '../../router/types.ts';
-import { CONTINUE, type FilterResult, type HttpFilter } from '../filter.ts';
+import type {
+  RateLimitRule,
+  RateLimitSelector,
+  RateLimitSource,
+} from '../../../sidecar/proxy/config/types.ts';
+import { CONTINUE, type FilterResult, type HttpFilter } from '../../../sidecar/proxy/filters/filter.ts';
+import { addResponseTap, type RequestContext } from '../../../sidecar/proxy/http/context.ts';
+import type { HeaderMap } from '../../../sidecar/proxy/router/types.ts';
 import type { LimiterStore, RuleLimiter, StoreFailure, Verdict } from './limiters.ts';
 import { UNIT_SECONDS } from './limiters.ts';
 import type { EdgeRoutes } from './routes.ts';

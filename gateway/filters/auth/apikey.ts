@@ -10,8 +10,8 @@
  * Invariants: the key never appears in an error, a log line, a metric or a header we set.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApiKeySet } from '../../config/types.ts';
-import { publishApiKeyUse } from '../../telemetry/channels.ts';
+import type { ApiKeySet } from '../../../sidecar/proxy/config/types.ts';
+import { publishApiKeyUse } from '../../../sidecar/proxy/telemetry/channels.ts';
 import { EdgeAuthConfigError } from './config-error.ts';
 import { type CompiledSource, compileSources } from './sources.ts';
 

@@ -14,8 +14,9 @@
  * (its consumers — undici's body writer and the retry body buffer — resume it), so no chunk is
  * emitted before they listen.
  */
-import type { RequestContext } from '../../http/context.ts';
-import { CONTINUE, type FilterResult, type HttpFilter } from '../filter.ts';
+
+import { CONTINUE, type FilterResult, type HttpFilter } from '../../../sidecar/proxy/filters/filter.ts';
+import type { RequestContext } from '../../../sidecar/proxy/http/context.ts';
 import type { EdgeRoutes } from './routes.ts';
 
 export const BODY_LIMIT_FILTER_NAME = 'weft.filters.http.body_limit';

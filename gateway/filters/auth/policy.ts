@@ -17,10 +17,10 @@
  */
 import { BlockList, isIP } from 'node:net';
 import type { JWTPayload } from 'jose';
-import type { AuthAction, AuthPolicy, AuthRule } from '../../config/types.ts';
-import type { RequestContext } from '../../http/context.ts';
-import { TOKEN } from '../../router/match.ts';
-import { CONTINUE, type FilterResult } from '../filter.ts';
+import type { AuthAction, AuthPolicy, AuthRule } from '../../../sidecar/proxy/config/types.ts';
+import { CONTINUE, type FilterResult } from '../../../sidecar/proxy/filters/filter.ts';
+import type { RequestContext } from '../../../sidecar/proxy/http/context.ts';
+import { TOKEN } from '../../../sidecar/proxy/router/match.ts';
 import type { ApiKeyIdentity, CompiledApiKeySet } from './apikey.ts';
 import { EdgeAuthConfigError } from './config-error.ts';
 import { type CompiledCors, compileCors, isPreflight, preflight, responseHeaders } from './cors.ts';

@@ -12,8 +12,8 @@
  * Invariants: the token itself never appears in an error, a log line or a header we set.
  */
 import { decodeJwt, errors, type JWTPayload, jwtVerify } from 'jose';
-import type { JwtProvider } from '../../config/types.ts';
-import { TOKEN } from '../../router/match.ts';
+import type { JwtProvider } from '../../../sidecar/proxy/config/types.ts';
+import { TOKEN } from '../../../sidecar/proxy/router/match.ts';
 import { EdgeAuthConfigError } from './config-error.ts';
 import { type JwksRegistry, JwksUnavailableError, type KeyResolver, localJwks } from './jwks.ts';
 import { type CompiledSource, compileSources } from './sources.ts';

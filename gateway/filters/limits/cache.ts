@@ -23,9 +23,13 @@
  */
 import CachePolicy from 'http-cache-semantics';
 import { LRUCache } from 'lru-cache';
-import { addResponseTap, type RequestContext, type ResponseTap } from '../../http/context.ts';
-import type { HeaderMap } from '../../router/types.ts';
-import { CONTINUE, type FilterResult, type HttpFilter } from '../filter.ts';
+import { CONTINUE, type FilterResult, type HttpFilter } from '../../../sidecar/proxy/filters/filter.ts';
+import {
+  addResponseTap,
+  type RequestContext,
+  type ResponseTap,
+} from '../../../sidecar/proxy/http/context.ts';
+import type { HeaderMap } from '../../../sidecar/proxy/router/types.ts';
 import type { EdgeRoutes } from './routes.ts';
 import { publishCache } from './telemetry.ts';
 
