@@ -42,11 +42,16 @@
  * Backends are mesh Services, reached like a sidecar's outbound clusters (clusters.ts): with mesh
  * mTLS on, over mTLS with the gateway's own SPIFFE certificate, each endpoint checked for its
  * workload's SPIFFE ID.
+ *
+ * Edge policies: SecurityPolicy (security.ts) and RateLimitPolicy (ratelimit.ts) that target the
+ * Gateway go on each of its listeners; those that target an attached HTTPRoute/GRPCRoute go on
+ * every proxy Route made from it. MeshConfig `rateLimit` names the global limits' store.
  */
 import type { ProxyConfig } from '../../sidecar/proxy/config/model.ts';
 import type {
   HttpConnectionLimits,
   Listener,
+  Route,
   RouteConfiguration,
   ServerTls,
   SniCertificate,
@@ -54,13 +59,15 @@ import type {
   VirtualHost,
 } from '../../sidecar/proxy/config/types.ts';
 import type { Listener as GatewayListener, GatewaySpec } from '../resources/gateway-types.ts';
-import type { Resource, TlsSecretSpec } from '../resources/types.ts';
+import type { MeshConfigSpec, Resource, SecurityPolicySpec, TlsSecretSpec } from '../resources/types.ts';
 import { routeResources } from './attach.ts';
 import { buildClusters, lbSettings, type OutboundClusterRef } from './clusters.ts';
 import { meshMtls } from './mtls.ts';
 import { compareStrings } from './order.ts';
+import { attachEdgeRateLimits, rateLimitServiceOf, translateRateLimitPolicies } from './ratelimit.ts';
 import { trafficPolicies } from './resilience.ts';
 import { translateRouteRules } from './routes.ts';
+import { attachEdgeAuth, translateSecurityPolicies } from './security.ts';
 import { inboundClusterName, indexServices, outboundClusterName } from './services.ts';
 import { namespaceOf, type ParentRefView, type RouteResource } from './specs.ts';
 import type { MeshState, ProxyIdentity } from './types.ts';
@@ -295,6 +302,24 @@ export function translateGateway(state: MeshState, proxy: ProxyIdentity): ProxyC
   const plans = portPlans(gw);
   attach(gw, plans, routes);
 
+  // Which user route each proxy Route came from (`<kind>/<ns>/<name>`), for the edge policies.
+  const origin = new Map<Route, string>();
+  const translateTagged = (rs: readonly RouteResource[]): Route[] =>
+    rs.flatMap((r) => {
+      const out = translateRouteRules(services, [r], undefined);
+      for (const x of out) origin.set(x, `${r.kind}/${namespaceOf(r)}/${r.metadata.name}`);
+      return out;
+    });
+  const attached = [...new Set([...plans.values()].flatMap((p) => [...p.hosts.values()].flat()))];
+  const gatewayRef = { namespace: namespaceOf(gw), name: gw.metadata.name };
+  const auth = translateSecurityPolicies(
+    state.resources.filter((r) => r.kind === 'SecurityPolicy') as unknown as Resource<SecurityPolicySpec>[],
+    gatewayRef,
+    attached.map((r) => ({ kind: r.kind, namespace: namespaceOf(r), name: r.metadata.name })),
+  );
+  const limits = translateRateLimitPolicies(state.resources);
+  const routeOf = (r: Route): string | undefined => origin.get(r);
+
   const listeners: Listener[] = [];
   const routeConfigs: RouteConfiguration[] = [];
   const certificates = new Map<string, TlsCertificate>();
@@ -302,7 +327,7 @@ export function translateGateway(state: MeshState, proxy: ProxyIdentity): ProxyC
     const name = gatewayListenerName(plan.port);
     const tls = plan.protocol === 'HTTPS' ? serverTls(gw, plan) : undefined;
     for (const n of tls?.names ?? []) certificates.set(n, storedCertificate(state.resources, n));
-    listeners.push({
+    let listener: Listener = {
       name,
       address: proxy.listenAddress,
       port: bindPort(plan.port, proxy.listenerPorts),
@@ -311,11 +336,30 @@ export function translateGateway(state: MeshState, proxy: ProxyIdentity): ProxyC
       limits: GATEWAY_LISTENER_LIMITS,
       xffNumTrustedHops: 0,
       ...(tls !== undefined && { serverTls: tls.tls }),
+    };
+    const hosts = virtualHosts(plan, order, translateTagged).map((vh) => {
+      const withAuth = attachEdgeAuth(auth, listener, vh.routes ?? [], routeOf);
+      const withLimits = attachEdgeRateLimits(
+        limits,
+        gatewayRef,
+        withAuth.listener,
+        withAuth.routes,
+        routeOf,
+      );
+      listener = withLimits.listener;
+      return { ...vh, routes: withLimits.routes };
     });
-    routeConfigs.push({
-      name,
-      virtualHosts: virtualHosts(plan, order, (rs) => translateRouteRules(services, rs, undefined)),
-    });
+    if (hosts.length === 0) {
+      listener = attachEdgeRateLimits(
+        limits,
+        gatewayRef,
+        attachEdgeAuth(auth, listener, [], routeOf).listener,
+        [],
+        routeOf,
+      ).listener;
+    }
+    listeners.push(listener);
+    routeConfigs.push({ name, virtualHosts: hosts });
   }
 
   const referenced = new Set<string>();
@@ -343,6 +387,8 @@ export function translateGateway(state: MeshState, proxy: ProxyIdentity): ProxyC
     mtls?.trustDomain,
     policies.clusters,
   );
+  const meshConfig = state.resources.find((r) => r.kind === 'MeshConfig' && r.metadata.name === 'default');
+  const rateLimitService = rateLimitServiceOf(meshConfig?.spec as MeshConfigSpec | undefined);
   // A gateway has no local app: drop the inbound cluster buildClusters always adds.
   const inbound = inboundClusterName(proxy.appPort);
   return {
@@ -351,6 +397,7 @@ export function translateGateway(state: MeshState, proxy: ProxyIdentity): ProxyC
     clusters: built.clusters.filter((c) => c.name !== inbound),
     endpoints: built.endpoints.filter((e) => e.clusterName !== inbound),
     ...(mtls !== undefined && { trustBundle: mtls.bundle }),
+    ...(rateLimitService !== undefined && { rateLimitService }),
     ...(certificates.size > 0 && {
       certificates: [...certificates.values()].sort((a, b) => compareStrings(a.name, b.name)),
     }),

@@ -420,7 +420,7 @@ describe('gateway on a static bootstrap (--config)', () => {
       expect(moved.status).toBe(302);
       expect(moved.header('location')).toBe(`https://a.example.test:${port}/new/x`);
 
-      // SIGHUP re-reads the files: put b's certificate in a's place.
+      // SIGHUP re-reads the bootstrap and the files it names: put b's certificate in a's place.
       const subject = async () =>
         (
           await run(
@@ -434,7 +434,7 @@ describe('gateway on a static bootstrap (--config)', () => {
         await writeFile(join(certDir, `a-example.${ext}`), await readFile(join(certDir, `b-example.${ext}`)));
       }
       proc.child.kill('SIGHUP');
-      await proc.waitForLog('"certificates reloaded"', (e) => e.msg === 'certificates reloaded');
+      await proc.waitForLog('"config reloaded"', (e) => e.msg === 'config reloaded');
       expect(await subject()).toMatch(/subject=CN ?= ?b\.example\.test/);
     } finally {
       await proc.stop();
