@@ -6,6 +6,7 @@
 import type { ProxyConfig } from '../../sidecar/proxy/config/model.ts';
 import type { TrustBundle } from '../../sidecar/proxy/config/types.ts';
 import type { Resource } from '../resources/types.ts';
+import type { TcpUpstreamBind } from './tcp.ts';
 
 /** A proxy's workload registered as an endpoint (stored under /weft/endpoints/, with a lease). */
 export interface EndpointRegistration {
@@ -34,6 +35,8 @@ export interface ProxyIdentity {
   readonly inboundPort: number;
   readonly appPort: number;
   readonly listenAddress: string;
+  /** Sidecar: TCP upstream binds (`--upstream`), for TCP proxy listeners (tcp.ts). */
+  readonly tcpUpstreams?: readonly TcpUpstreamBind[];
 }
 
 /** Everything the translator reads, at one store revision. */

@@ -43,6 +43,7 @@ import {
   retryChannel,
 } from './channels.ts';
 import { REQUEST_LABELS, type RequestLabel, reporterOf, type Workload } from './labels.ts';
+import { TcpMetrics } from './tcp-metrics.ts';
 
 /** `weft_circuit_breaker_state` values. */
 const BREAKER_GAUGE = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 } as const;
@@ -70,6 +71,8 @@ export class ProxyMetrics {
   readonly #ejections: Counter<'cluster' | 'reason'>;
   readonly #children = new Map<string, Children>();
   readonly #workload: Workload;
+  /** `weft_tcp_*` (tcp-metrics.ts). */
+  readonly #tcp: TcpMetrics;
   readonly #onEnd = (message: unknown): void => this.#record(message as RequestContext);
   readonly #onHandshake = (message: unknown): void => {
     const e = message as TlsHandshakeEvent;
@@ -157,6 +160,7 @@ export class ProxyMetrics {
       labelNames: ['cluster', 'reason'],
       registers: [this.registry],
     });
+    this.#tcp = new TcpMetrics(this.registry, workload);
     breakerChannel.subscribe(this.#onBreaker);
     overflowChannel.subscribe(this.#onOverflow);
     outlierChannel.subscribe(this.#onOutlier);
@@ -211,6 +215,7 @@ export class ProxyMetrics {
   }
 
   close(): void {
+    this.#tcp.close();
     breakerChannel.unsubscribe(this.#onBreaker);
     overflowChannel.unsubscribe(this.#onOverflow);
     outlierChannel.unsubscribe(this.#onOutlier);

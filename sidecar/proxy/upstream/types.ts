@@ -16,6 +16,8 @@ export interface UpstreamEndpoint {
   readonly connector?: buildConnector.connector | undefined;
   readonly labels: Readonly<Record<string, string>>;
   readonly weight: number;
+  /** The SPIFFE ID the endpoint must present over mTLS ('' or absent: plain text). */
+  readonly identity?: string;
   /** In-flight requests on this endpoint; the forwarder increments and decrements it. */
   activeRequests: number;
 }

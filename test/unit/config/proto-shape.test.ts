@@ -49,6 +49,8 @@ const FULL: Bootstrap = {
         ],
         allowEnforced: true,
       },
+      tcpProxy: { cluster: 'c', idleTimeoutMs: 3600000, maxConnections: 100, destinationPort: 6379 },
+      inboundTcp: { ports: [6379], idleTimeoutMs: 3600000 },
     },
   ],
   routes: [
