@@ -2,7 +2,9 @@
  * TCP connection telemetry through `diagnostics_channel` `weft:tcp` (metrics subscribe, see
  * tcp-metrics.ts). One `TcpConnectionRecord` per proxied connection (TCP proxy listener, inbound
  * `weft-tcp` connection); it publishes:
- * - `open` once, when the connection is accepted;
+ * - `open` once, when the connection's labels are known: when it is spliced to its upstream, or
+ *   right before `close` when it never was (refused, connect failure), so that opened and closed
+ *   connections carry the same labels;
  * - `bytes` with the bytes moved since the last report, every `TCP_REPORT_INTERVAL_MS` while the
  *   connection is open (one shared unref'd timer for all connections, as Istio reports long-lived
  *   TCP connections periodically), and at close;
@@ -57,19 +59,31 @@ export class TcpConnectionRecord {
   #received = 0;
   #sent = 0;
   #closed = false;
+  #announced = false;
 
   constructor(listener: string, reporter: 'source' | 'destination') {
     this.listener = listener;
     this.reporter = reporter;
   }
 
-  /** Publishes `open` and starts periodic byte reports. */
+  /** The connection was accepted: it joins the periodic byte reports. */
   opened(): void {
     open.add(this);
     if (reporter === undefined) {
       reporter = setInterval(reportAll, TCP_REPORT_INTERVAL_MS);
       reporter.unref();
     }
+  }
+
+  /** The connection is spliced: publishes `open` (labels are final now); bytes come from `counts`. */
+  countFrom(counts: ByteCounts): void {
+    this.#counts = counts;
+    this.#announce();
+  }
+
+  #announce(): void {
+    if (this.#announced) return;
+    this.#announced = true;
     if (tcpChannel.hasSubscribers) {
       tcpChannel.publish({
         event: 'open',
@@ -78,11 +92,6 @@ export class TcpConnectionRecord {
         sentBytes: 0,
       } satisfies TcpEvent);
     }
-  }
-
-  /** Byte counters from now on (the splice). */
-  countFrom(counts: ByteCounts): void {
-    this.#counts = counts;
   }
 
   /** Publishes the bytes moved since the last report, if any. */
@@ -108,6 +117,7 @@ export class TcpConnectionRecord {
   closed(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#announce();
     this.report();
     open.delete(this);
     if (open.size === 0 && reporter !== undefined) {
