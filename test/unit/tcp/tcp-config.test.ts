@@ -75,7 +75,7 @@ describe('SNI <port>.tcp.weft.internal', () => {
     '0.tcp.weft.internal',
     '70000.tcp.weft.internal',
     'x.6379.tcp.weft.internal',
-  ])('names no port in %j', (name) => {
+  ] as const)('names no port in %j', (name: string | false | undefined) => {
     expect(portFromServerName(name)).toBeUndefined();
   });
 });
