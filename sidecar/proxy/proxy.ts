@@ -132,6 +132,7 @@ export class ProxyCore {
         routeTable: tables.get(l.routeConfigName) as RouteTable,
         clusters: this.#clusters,
         filters: rbac === undefined ? this.#filters : [...this.#filters, rbac],
+        tls: this.#tls,
       };
     };
     // Bind every new or moved listener first: if one cannot bind, close those just bound and

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TrafficDirection } from '../config/types.ts';
 import type { ErrorKind } from '../errors.ts';
 import type { HeaderMap, RouteRequest } from '../router/types.ts';
+import type { UpgradeRequest } from './upgrade.ts';
 
 /** What a request knows about the listener it arrived on. */
 export interface ListenerInfo {
@@ -42,6 +43,8 @@ export class RequestContext {
   /** Attempts made upstream (a keep-alive race retry makes 2). */
   attempts = 0;
   durationMs = 0;
+  /** Set for a WebSocket upgrade request (upgrade.ts): the pipeline forwards it with `forwardUpgrade`. */
+  upgrade: UpgradeRequest | undefined = undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo, startMs: number) {
     this.req = req;

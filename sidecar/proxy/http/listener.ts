@@ -29,6 +29,7 @@ import { type ListenerInfo, RequestContext } from './context.ts';
 import { sendError } from './local-reply.ts';
 import { handleRequest, type PipelineState } from './pipeline.ts';
 import { DownstreamTls } from './tls.ts';
+import { handleUpgrade } from './upgrade.ts';
 
 /** Defaults for `HttpConnectionLimits` (see proto/weft/v1/config.proto). */
 export const LIMIT_DEFAULTS = {
@@ -134,6 +135,10 @@ export class HttpListener {
     });
     this.#tls.configure(config.tls?.mode, config.tls?.maxConnectionAgeMs, config.drainTimeoutMs);
     server.on('connection', (socket: Socket) => this.#tls.accept(socket));
+    // HTTP/1.1 Upgrade (WebSocket): upgrade.ts.
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      handleUpgrade(req, socket, head, this.#info, this.#state, this.#tls),
+    );
   }
 
   /** The listener's TLS side: mode, certificate, authenticated connections (see tls.ts). */

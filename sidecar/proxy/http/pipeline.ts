@@ -12,6 +12,7 @@
  */
 
 import type { HttpFilter } from '../filters/filter.ts';
+import type { TlsSource } from '../identity.ts';
 import { requestId } from '../ids.ts';
 import type { RouteMatchResult, RouteRequest, RouteTable } from '../router/types.ts';
 import type { UpstreamCluster } from '../upstream/types.ts';
@@ -23,13 +24,18 @@ import { sendError, sendReply } from './local-reply.ts';
 import { mirrorRequest } from './mirror.ts';
 import { parseTarget } from './target.ts';
 import { nextTraceparent } from './trace.ts';
+import { forwardUpgrade } from './upgrade.ts';
 
 /** What a request needs from the current config version. */
 export interface PipelineState {
   readonly routeTable: RouteTable;
   readonly clusters: { get(name: string): UpstreamCluster | undefined };
   readonly filters: readonly HttpFilter[];
+  /** The proxy's certificate source, for the dedicated connections of upgrades (upgrade.ts). */
+  readonly tls?: TlsSource;
 }
+
+const NO_TLS: TlsSource = { material: undefined };
 
 function hasRequestBody(ctx: RequestContext): boolean {
   const h = ctx.req.headers;
@@ -163,6 +169,11 @@ function act(
     path = url.charCodeAt(0) === 47 ? url : q === -1 ? rr.path : rr.path + url.slice(q);
   }
 
+  if (ctx.upgrade !== undefined) {
+    const tls = state.tls ?? NO_TLS;
+    forwardUpgrade(ctx, { cluster, hashKey, path, requestMs: match.timeouts.requestMs, tls });
+    return;
+  }
   if (match.mirrors.length > 0) {
     const source = { method: rr.method, path, headers, body: hasRequestBody(ctx) ? ctx.req : undefined };
     mirrorRequest(source, match.mirrors, state.clusters, Math.random, match.timeouts.requestMs);
