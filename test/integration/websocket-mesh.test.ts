@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { curl } from '../support/curl.ts';
 import {
   type ControlPlane,
   freePorts,
@@ -200,6 +201,13 @@ describe('WebSocket through two sidecars with mTLS', () => {
       ws.once('open', () => reject(new Error('upgraded')));
     });
     expect(res).toEqual({ status: 403, body: 'forbidden' });
+  });
+
+  it('ignores an upgrade to another protocol (h2c): the request is answered as plain HTTP', async () => {
+    // curl's own h2c upgrade offer (RFC 7540 §3.2): Connection: Upgrade, HTTP2-Settings.
+    const res = await curl(['--http2', '-H', 'Host: chat', `http://127.0.0.1:${outboundPort}/`]);
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('plain');
   });
 
   it('upgrades with `Connection: keep-alive, Upgrade` (a token list)', async () => {

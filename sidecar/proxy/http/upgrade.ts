@@ -178,7 +178,7 @@ export function forwardUpgrade(ctx: RequestContext, options: UpgradeForward): vo
     origin: endpoint.origin,
     mtls: identity !== '' ? { tls: options.tls, expectedIdentity: identity } : undefined,
     alpn: ['http/1.1'],
-    connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    connectTimeoutMs: cluster.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
   }).then(
     (upstream) => {
       if (released) {

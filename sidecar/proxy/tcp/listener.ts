@@ -8,7 +8,8 @@
  *    cluster's circuit breakers) — else closed, flag OVERFLOW;
  * 2. the cluster's balancer picks an endpoint (ejected, unhealthy and open-breaker endpoints skipped
  *    as for HTTP) — else closed, flag NO_HEALTHY_UPSTREAM / CIRCUIT_OPEN;
- * 3. a dedicated connection to the endpoint (tcp/connect.ts): plain, or mTLS with the endpoint's
+ * 3. a dedicated connection to the endpoint within the cluster's `connectionPool.connectTimeoutMs`
+ *    (default 5 s; tcp/connect.ts): plain, or mTLS with the endpoint's
  *    expected SPIFFE ID, ALPN `weft-tcp` and SNI `<destinationPort>.tcp.weft.internal`; its outcome
  *    is recorded on the cluster (outlier detection, breakers). A failure closes the downstream
  *    socket (flag UPSTREAM_CONNECT_FAILURE); bytes the app sent meanwhile are dropped with it;
@@ -137,7 +138,7 @@ export class TcpProxyListener {
       mtls,
       alpn: [TCP_ALPN],
       servername: settings.destinationPort > 0 ? tcpServerName(settings.destinationPort) : undefined,
-      connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+      connectTimeoutMs: cluster.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     }).then(
       (upstream) => {
         cluster.record(endpoint, { kind: 'response', status: 200 });

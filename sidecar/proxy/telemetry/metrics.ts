@@ -20,6 +20,9 @@
  * request copies due to a route's mirrors, result `ok`, `error`, `no_endpoint`, `overflow`,
  * `body_too_large` or `body_incomplete` (see `MirrorResult`).
  *
+ * TCP connections (`weft:tcp` channel): `weft_tcp_connections_{opened,closed}_total`,
+ * `weft_tcp_{received,sent}_bytes_total` (tcp-metrics.ts), on the same registry.
+ *
  * Cluster resilience (upstream/): `weft_circuit_breaker_state{cluster, endpoint}` (gauge: 0 closed,
  * 1 half-open, 2 open; from `weft:breaker`, removed with the endpoint), `weft_overflow_total{cluster,
  * limit}` (limit max_requests | max_pending_requests | max_retries; from `weft:overflow`) and

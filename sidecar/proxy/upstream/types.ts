@@ -57,6 +57,8 @@ export interface UpstreamCluster {
   readonly lastPickFailure?: PickFailure | undefined;
   /** Set by an `admitRetry` that returned false, read right after it. Absent means OVERFLOW. */
   readonly lastRetryDenial?: RetryDenial | undefined;
+  /** Connect timeout (ms) for dedicated connections (TCP proxying, upgrades); absent: 5000. */
+  readonly connectTimeoutMs?: number;
   /** The cluster's hash header name (lower-case) for CONSISTENT_HASH, else undefined. */
   readonly hashHeader: string | undefined;
   /**
