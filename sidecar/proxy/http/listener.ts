@@ -92,6 +92,8 @@ export class HttpListener {
   /** In-flight responses, so that draining can mark those whose head is not out yet `Connection: close`. */
   readonly #responses = new Set<ServerResponse>();
   #draining = false;
+  /** Connections taken over by an upgrade (WebSocket), until they close. */
+  readonly #upgraded = new Set<Duplex>();
   #drained: (() => void) | undefined;
   readonly #onResponseClose = (): void => {
     this.#inflight--;
@@ -135,10 +137,12 @@ export class HttpListener {
     });
     this.#tls.configure(config.tls?.mode, config.tls?.maxConnectionAgeMs, config.drainTimeoutMs);
     server.on('connection', (socket: Socket) => this.#tls.accept(socket));
-    // HTTP/1.1 Upgrade (WebSocket): upgrade.ts.
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-      handleUpgrade(req, socket, head, this.#info, this.#state, this.#tls),
-    );
+    // HTTP/1.1 Upgrade (WebSocket): upgrade.ts. Upgraded sockets leave node:http: `close` ends them.
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#upgraded.add(socket);
+      socket.once('close', () => this.#upgraded.delete(socket));
+      handleUpgrade(req, socket, head, this.#info, this.#state, this.#tls);
+    });
   }
 
   /** The listener's TLS side: mode, certificate, authenticated connections (see tls.ts). */
@@ -211,6 +215,7 @@ export class HttpListener {
       });
     }
     this.#server.closeAllConnections();
+    for (const socket of this.#upgraded) socket.destroy();
     this.#tls.destroyAll();
     await closed;
   }
