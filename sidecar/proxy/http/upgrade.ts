@@ -51,6 +51,8 @@ import type { DownstreamTls } from './tls.ts';
 
 /** Idle timeout of a spliced upgraded connection (ms): 1 h, as for TCP proxying. */
 export const UPGRADE_IDLE_TIMEOUT_MS = 3_600_000;
+/** After a non-101 answer: how long the client may keep its side open before the socket is destroyed (ms). */
+const END_GRACE_MS = 2000;
 
 /** Response fields never relayed (RFC 9110 §7.6.1), besides those `Connection` lists. */
 const HOP_BY_HOP = new Set([
@@ -101,8 +103,12 @@ export function handleUpgrade(
   const res = new ServerResponse(req);
   res.assignSocket(raw);
   res.shouldKeepAlive = false;
-  // A local reply or a relayed response: the connection closes once it is written.
-  res.once('finish', () => raw.end());
+  // A local reply or a relayed response: the connection closes once it is written (destroyed if
+  // the client has not closed its side `END_GRACE_MS` later).
+  res.once('finish', () => {
+    raw.end();
+    setTimeout(() => raw.destroy(), END_GRACE_MS).unref();
+  });
   const ctx = new RequestContext(req, res, listener, performance.now());
   if ((raw as TLSSocket).encrypted === true) tls.onRequest(ctx, raw as TLSSocket);
   const protocol = req.headers.upgrade ?? '';
@@ -255,9 +261,11 @@ function relay(ctx: RequestContext, ures: IncomingMessage, upstream: Socket, rel
   ctx.status = ures.statusCode ?? 502;
   res.writeHead(ctx.status, ures.statusMessage, fields);
   ures.pipe(res);
-  res.once('close', () => {
+  const done = (): void => {
     upstream.destroy();
     release();
     completeRequest(ctx);
-  });
+  };
+  res.once('finish', done);
+  res.once('close', done);
 }
