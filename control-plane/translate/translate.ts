@@ -50,7 +50,7 @@ import {
   outboundClusterName,
   serviceDomains,
 } from './services.ts';
-import { translateTcp } from './tcp.ts';
+import { tcpIdleTimeouts, translateTcp } from './tcp.ts';
 import type { MeshState, ProxyIdentity, ProxySnapshot } from './types.ts';
 
 export {
@@ -190,7 +190,12 @@ export function translate(state: MeshState, proxy: ProxyIdentity): ProxySnapshot
   const { config: outboundConfig, used } = outbound(state, proxy, policies);
   const mtls = meshMtls(state);
   // TCP services: upstream bind listeners, their clusters, the inbound TCP ports (tcp.ts).
-  const tcp = translateTcp(indexServices(state.resources), proxy, mtls?.trustDomain);
+  const tcp = translateTcp(
+    indexServices(state.resources),
+    proxy,
+    mtls?.trustDomain,
+    tcpIdleTimeouts(state.resources),
+  );
   const { clusters, endpoints } = buildClusters(
     [...used, ...tcp.refs.filter((r) => !used.some((u) => u.name === r.name))],
     state.endpoints,

@@ -8,6 +8,7 @@
  * - an echo (256 KiB) with half-close: the app answers only after the client's FIN;
  * - a real Redis session (Debian `redis-server`, `redis-cli`): SET/GET/INCR through the mesh;
  * - `weft_tcp_*` metrics on both sides with the SPIFFE identities and `mutual_tls`;
+ * - the idle timeout from a BackendTrafficPolicy (`timeout.tcp.idleTimeout: 1s`);
  * - AuthorizationPolicy on a TCP Service: an ALLOW policy naming another principal closes web's
  *   connections (RBAC_DENIED at the destination).
  * Every process is stopped by pid in `afterAll`; ports are allocated dynamically.
@@ -257,6 +258,34 @@ describe('TCP services through two sidecars with mTLS', () => {
     expect(sample(dest, 'weft_tcp_received_bytes_total', destLabels)).toBeGreaterThanOrEqual(
       256 * 1024 + payload.length,
     );
+  });
+
+  it('closes an idle connection after the BackendTrafficPolicy timeout.tcp.idleTimeout', async () => {
+    await writeFile(
+      join(root, 'idle.yaml'),
+      `
+apiVersion: weft.dev/v1alpha1
+kind: BackendTrafficPolicy
+metadata: { name: echo-idle }
+spec:
+  targetRefs: [{ group: "", kind: Service, name: echo }]
+  timeout: { tcp: { idleTimeout: 1s } }
+`,
+    );
+    const applied = await cli(['apply', '-f', join(root, 'idle.yaml'), '--wait']);
+    expect(applied.code, applied.stderr).toBe(0);
+    await pollUntil('web to take the idle timeout', async () => {
+      const dump = (await web.configDump()) as unknown as {
+        config: { listeners: { name: string; tcpProxy?: { idleTimeoutMs?: number } }[] };
+      };
+      const l = dump.config.listeners.find((x) => x.name === `outbound-tcp|${echoLocal}`);
+      return l?.tcpProxy?.idleTimeoutMs === 1000 ? true : undefined;
+    });
+    // The connection says something, then stays open and silent: both sidecars let it go after 1 s.
+    const got = await tcpExchange(echoLocal, Buffer.from('hello'), { end: false, timeoutMs: 10_000 });
+    expect(got.data.length).toBe(0); // the echo app answers only after a FIN, which never came
+    expect(got.elapsedMs).toBeGreaterThanOrEqual(950);
+    expect(got.elapsedMs).toBeLessThan(8000);
   });
 
   it('applies AuthorizationPolicy principals to TCP connections (RBAC_DENIED closes them)', async () => {
