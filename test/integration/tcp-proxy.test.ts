@@ -4,6 +4,7 @@
  * timeout, connect failure and the `weft_tcp_*` metrics. The mesh case (two sidecars, mTLS, the
  * control plane, Redis) is in tcp-mesh.test.ts.
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, pollUntil } from '../support/mesh.ts';
 import { type RunningSidecar, startSidecar } from '../support/sidecar.ts';
@@ -33,13 +34,17 @@ describe('TCP proxy listener (static bootstrap)', () => {
     afterEnd = await startEchoServer('after-end');
     stream = await startEchoServer('stream');
     const closedPort = await freePort();
-    const tcp = (name: string, cluster: string, idleTimeoutMs?: number) => ({
+    const tcp = (name: string, cluster: string, idleTimeoutMs?: number, maxConnections?: number) => ({
       name,
       address: '127.0.0.1',
       port: 0,
       direction: 'OUTBOUND' as const,
       routeConfigName: '',
-      tcpProxy: { cluster, ...(idleTimeoutMs !== undefined && { idleTimeoutMs }) },
+      tcpProxy: {
+        cluster,
+        ...(idleTimeoutMs !== undefined && { idleTimeoutMs }),
+        ...(maxConnections !== undefined && { maxConnections }),
+      },
     });
     const endpoint = (cluster: string, port: number) => ({
       clusterName: cluster,
@@ -48,7 +53,12 @@ describe('TCP proxy listener (static bootstrap)', () => {
     sidecar = await startSidecar({
       node: { id: 'tcp-1', service: 'client', namespace: 'default', workload: 'client-v1' },
       admin: { address: '127.0.0.1', port: 0 },
-      listeners: [tcp('after-end', 'after-end'), tcp('idle', 'stream', IDLE_MS), tcp('down', 'down')],
+      listeners: [
+        tcp('after-end', 'after-end'),
+        tcp('idle', 'stream', IDLE_MS),
+        tcp('down', 'down'),
+        tcp('one', 'stream', undefined, 1),
+      ],
       routes: [],
       clusters: [{ name: 'after-end' }, { name: 'stream' }, { name: 'down' }],
       endpoints: [
@@ -96,6 +106,21 @@ describe('TCP proxy listener (static bootstrap)', () => {
       sample(await metrics(), 'weft_tcp_connections_closed_total', { destination_service: 'stream' }) >= 1
         ? true
         : undefined,
+    );
+  });
+
+  it('closes connections over the listener maxConnections at accept', async () => {
+    const port = sidecar.ports.one as number;
+    const first = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    first.write('first');
+    await new Promise<void>((resolve) => first.once('data', () => resolve()));
+    const second = await tcpExchange(port, Buffer.from('second'), { end: false });
+    expect(second.data.length).toBe(0);
+    first.end();
+    await new Promise<void>((resolve) => first.once('close', () => resolve()));
+    // Once the proxy saw the first connection close, a new one is accepted again.
+    await pollUntil('a connection to be accepted again', async () =>
+      (await tcpExchange(port, Buffer.from('third'))).data.toString() === 'third' ? true : undefined,
     );
   });
 
