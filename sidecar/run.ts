@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { DiscoveryClient } from './agent/client.ts';
 import { IdentityClient } from './agent/identity.ts';
 import { loadSvid, writeSvid } from './agent/svid-cache.ts';
+import type { TcpUpstreamFlag } from './agent/tcp-upstreams.ts';
 import { AdminServer } from './proxy/admin.ts';
 import { loadBootstrap } from './proxy/config/load.ts';
 import { type ProxyConfig, proxyConfigOf } from './proxy/config/model.ts';
@@ -46,6 +47,8 @@ export interface DynamicOptions {
   readonly labels?: Readonly<Record<string, string>>;
   /** The local app's port on 127.0.0.1 (the inbound listener's target). */
   readonly appPort: number;
+  /** Local binds for TCP Service ports (`--upstream`; agent/tcp-upstreams.ts). */
+  readonly tcpUpstreams?: readonly TcpUpstreamFlag[];
   readonly outboundPort?: number;
   readonly inboundPort?: number;
   readonly listenAddress?: string;
@@ -203,6 +206,7 @@ async function startAgent(
       inboundPort,
       appPort: dyn.appPort,
       listenAddress,
+      ...(dyn.tcpUpstreams !== undefined && { tcpUpstreams: dyn.tcpUpstreams }),
     },
     register: {
       service: dyn.service,

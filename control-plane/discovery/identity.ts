@@ -3,6 +3,7 @@
  * `EndpointRegistration`, with the defaults the proto documents filled in. Both throw
  * `InvalidMessageError` (the server answers INVALID_ARGUMENT) naming the field and the reason.
  */
+import type { TcpUpstreamBind } from '../translate/tcp.ts';
 import type { EndpointRegistration, ProxyIdentity } from '../translate/types.ts';
 import type { HelloMessage, RegisterMessage } from './proto.ts';
 
@@ -50,6 +51,7 @@ export function identityOf(hello: HelloMessage): ProxyIdentity {
       hello.listenerPorts !== undefined && {
         listenerPorts: listenerPorts(hello.listenerPorts),
       }),
+    ...((hello.tcpUpstreams?.length ?? 0) > 0 && { tcpUpstreams: tcpUpstreamsOf(hello) }),
   };
 }
 
@@ -65,6 +67,34 @@ function listenerPorts(map: Readonly<Record<string, number>>): Record<string, nu
     out[String(from)] = value;
   }
   return out;
+}
+
+/**
+ * The TCP upstream binds of a Hello: service required, port and localPort 1..65535, local ports
+ * distinct and not the proxy's outbound or inbound port. Throws `InvalidMessageError`.
+ */
+function tcpUpstreamsOf(hello: HelloMessage): TcpUpstreamBind[] {
+  const taken = new Set([
+    port(hello.outboundPort, 'hello.outboundPort', DEFAULT_OUTBOUND_PORT),
+    port(hello.inboundPort, 'hello.inboundPort', DEFAULT_INBOUND_PORT),
+  ]);
+  return (hello.tcpUpstreams ?? []).map((u, i) => {
+    const field = `hello.tcpUpstreams[${i}]`;
+    if (!u.service) throw new InvalidMessageError(`${field}.service: must not be empty`);
+    const p = port(u.port, `${field}.port`, 0);
+    const local = port(u.localPort, `${field}.localPort`, 0);
+    if (p === 0) throw new InvalidMessageError(`${field}.port: must be 1..65535`);
+    if (local === 0) throw new InvalidMessageError(`${field}.localPort: must be 1..65535`);
+    if (taken.has(local))
+      throw new InvalidMessageError(`${field}.localPort: ${local} is already in use by the proxy`);
+    taken.add(local);
+    return {
+      service: u.service,
+      ...(u.namespace ? { namespace: u.namespace } : {}),
+      port: p,
+      localPort: local,
+    };
+  });
 }
 
 /**

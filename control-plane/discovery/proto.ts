@@ -64,6 +64,16 @@ export interface HelloMessage {
   readonly listenAddress?: string;
   /** Gateway: Gateway listener port → bind port (0: any free port). */
   readonly listenerPorts?: Readonly<Record<string, number>>;
+  /** Sidecar: TCP upstream binds (`--upstream service[.ns]:port=localPort`). */
+  readonly tcpUpstreams?: readonly TcpUpstreamMessage[];
+}
+
+/** `weft.v1.TcpUpstream`: a local bind for a Service's TCP port. */
+export interface TcpUpstreamMessage {
+  readonly service?: string;
+  readonly namespace?: string;
+  readonly port?: number;
+  readonly localPort?: number;
 }
 
 /** `weft.v1.Snapshot`: a proxy's whole config at one store revision (`version`, decimal). */

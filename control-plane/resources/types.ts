@@ -129,7 +129,8 @@ export interface BackendTrafficPolicySpec {
     readonly budget?: { readonly percent: number; readonly minRetriesPerSecond: number };
   };
   readonly timeout?: {
-    readonly tcp?: { readonly connectTimeout?: string };
+    /** `idleTimeout`: TCP services (appProtocol tcp) close a connection idle this long (default 1h). */
+    readonly tcp?: { readonly connectTimeout?: string; readonly idleTimeout?: string };
     readonly http?: { readonly requestTimeout?: string; readonly connectionIdleTimeout?: string };
   };
   /** Per-endpoint-set limits; each defaults to 1024 (Envoy's default). */

@@ -145,7 +145,7 @@ export interface BackendTrafficPolicySpecView {
   };
   readonly retry?: PolicyRetryView;
   readonly timeout?: {
-    readonly tcp?: { readonly connectTimeout?: string };
+    readonly tcp?: { readonly connectTimeout?: string; readonly idleTimeout?: string };
     readonly http?: { readonly requestTimeout?: string; readonly connectionIdleTimeout?: string };
   };
   readonly circuitBreaker?: {

@@ -18,6 +18,8 @@
  * - once the CA's trust bundle exists: the inbound listener's `tls` (STRICT | PERMISSIVE from the
  *   MeshConfig), mTLS mesh clusters with each endpoint's expected SPIFFE ID, and the trust bundle
  *   itself (mtls.ts); without one, plain text everywhere.
+ * - TCP services (`appProtocol: tcp`, with mesh mTLS): a TCP proxy listener per upstream bind the
+ *   sidecar declared, and the inbound listener's `inboundTcp` ports (tcp.ts).
  * A gateway proxy gets the listeners, routes and clusters of its Gateway (gateway.ts).
  *
  * Invariants (go-control-plane's snapshot rules): the result is consistent (every
@@ -49,6 +51,7 @@ import {
   outboundClusterName,
   serviceDomains,
 } from './services.ts';
+import { tcpIdleTimeouts, translateTcp } from './tcp.ts';
 import type { MeshState, ProxyIdentity, ProxySnapshot } from './types.ts';
 
 export {
@@ -188,8 +191,15 @@ export function translate(state: MeshState, proxy: ProxyIdentity): ProxySnapshot
   const policies = trafficPolicies(state.resources);
   const { config: outboundConfig, used } = outbound(state, proxy, policies);
   const mtls = meshMtls(state);
+  // TCP services: upstream bind listeners, their clusters, the inbound TCP ports (tcp.ts).
+  const tcp = translateTcp(
+    indexServices(state.resources),
+    proxy,
+    mtls?.trustDomain,
+    tcpIdleTimeouts(state.resources),
+  );
   const { clusters, endpoints } = buildClusters(
-    used,
+    [...used, ...tcp.refs.filter((r) => !used.some((u) => u.name === r.name))],
     state.endpoints,
     lbSettings(state.resources),
     proxy.appPort,
@@ -199,9 +209,18 @@ export function translate(state: MeshState, proxy: ProxyIdentity): ProxySnapshot
   // AuthorizationPolicy: the inbound listener's rbac (authz.ts).
   const rbac = inboundRbac(state.resources, proxy);
   const config: ProxyConfig = {
-    listeners: listeners(proxy, mtls?.inbound).map((l) =>
-      rbac !== undefined && l.name === INBOUND ? { ...l, rbac } : l,
-    ),
+    listeners: [
+      ...listeners(proxy, mtls?.inbound).map((l) =>
+        l.name !== INBOUND
+          ? l
+          : {
+              ...l,
+              ...(rbac !== undefined && { rbac }),
+              ...(tcp.inboundPorts.length > 0 && { inboundTcp: { ports: tcp.inboundPorts } }),
+            },
+      ),
+      ...tcp.listeners,
+    ],
     routes: [inboundRoutes(proxy.appPort), outboundConfig].sort((a, b) => compareStrings(a.name, b.name)),
     clusters,
     endpoints,

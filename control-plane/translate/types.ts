@@ -6,6 +6,7 @@
 import type { ProxyConfig } from '../../sidecar/proxy/config/model.ts';
 import type { TrustBundle } from '../../sidecar/proxy/config/types.ts';
 import type { Resource } from '../resources/types.ts';
+import type { TcpUpstreamBind } from './tcp.ts';
 
 /** A proxy's workload registered as an endpoint (stored under /weft/endpoints/, with a lease). */
 export interface EndpointRegistration {
@@ -36,6 +37,8 @@ export interface ProxyIdentity {
   readonly listenAddress: string;
   /** Gateway: Gateway listener port (decimal string) → port to bind (0: any free port). */
   readonly listenerPorts?: Readonly<Record<string, number>>;
+  /** Sidecar: TCP upstream binds (`--upstream`), for TCP proxy listeners (tcp.ts). */
+  readonly tcpUpstreams?: readonly TcpUpstreamBind[];
 }
 
 /** Everything the translator reads, at one store revision. */

@@ -33,6 +33,7 @@ import { type CertificateResolver, type CompiledServerTls, compileServerTls } fr
 import { buildTlsMaterial, type TlsMaterial, type WorkloadIdentity } from './identity.ts';
 import { compileRouteTable } from './router/compile.ts';
 import type { RouteTable } from './router/types.ts';
+import { inboundTcpHandler, TcpListenerSet } from './tcp/listeners.ts';
 import { ClusterManager } from './upstream/cluster-manager.ts';
 import { resolveConfig } from './upstream/resolve.ts';
 
@@ -72,6 +73,8 @@ export class ProxyCore {
   #identity: WorkloadIdentity | undefined;
   readonly #clusters = new ClusterManager({ tls: this.#tls });
   readonly #listeners = new Map<string, HttpListener>();
+  /** Listeners with `tcpProxy` (tcp/listeners.ts); the HTTP ones are `#listeners`. */
+  readonly #tcp = new TcpListenerSet({ clusters: this.#clusters, tls: this.#tls });
   readonly #bound = new Map<string, BoundAddress>();
   #config: ProxyConfig | undefined;
   #version = '';
@@ -99,6 +102,7 @@ export class ProxyCore {
    */
   async apply(config: ProxyConfig, version: string): Promise<void> {
     const problems = checkConsistency(config);
+    const httpListeners = config.listeners.filter((l) => l.tcpProxy === undefined);
     const tables = new Map<string, RouteTable>();
     for (const rc of config.routes) {
       try {
@@ -111,7 +115,7 @@ export class ProxyCore {
     // version, run after the global filters; and its TLS termination certificates.
     const chains = new Map<string, readonly HttpFilter[]>();
     const serverTls = new Map<string, CompiledServerTls>();
-    for (const l of config.listeners) {
+    for (const l of httpListeners) {
       const chain: HttpFilter[] = [...this.#filters];
       problems.push(...unhandledEdgeFields(l, config, this.#listenerFilters));
       for (const factory of this.#listenerFilters) {
@@ -164,11 +168,13 @@ export class ProxyCore {
       routeTable: tables.get(l.routeConfigName) as RouteTable,
       clusters: this.#clusters,
       filters: chains.get(l.name) ?? this.#filters,
+      tls: this.#tls,
     });
     // Bind every new or moved listener first: if one cannot bind, close those just bound and
     // reject the version, so the proxy keeps serving its last good config untouched.
+    const tcpPlan = await this.#tcp.prepare(config.listeners, version);
     const fresh = new Map<string, { listener: HttpListener; bound: BoundAddress }>();
-    for (const l of config.listeners) {
+    for (const l of httpListeners) {
       const existing = this.#listeners.get(l.name);
       if (existing && existing.config.address === l.address && existing.config.port === l.port) continue;
       const listener = new HttpListener(l, stateFor(l));
@@ -178,6 +184,7 @@ export class ProxyCore {
         fresh.set(l.name, { listener, bound: await listener.listen() });
       } catch (err) {
         await Promise.all([...fresh.values()].map((f) => f.listener.close(0)));
+        await this.#tcp.abort(tcpPlan);
         throw new ConfigError(
           [
             `Listener ${l.name}: cannot bind ${l.address ?? '127.0.0.1'}:${l.port}: ${(err as Error).message}`,
@@ -190,7 +197,7 @@ export class ProxyCore {
     this.#clusters.update(config.clusters, config.endpoints);
     for (const factory of this.#listenerFilters) factory.commit?.(config);
     const retired: HttpListener[] = [];
-    const wanted = new Set(config.listeners.map((l) => l.name));
+    const wanted = new Set(httpListeners.map((l) => l.name));
     for (const [name, listener] of this.#listeners) {
       if (!wanted.has(name)) {
         this.#listeners.delete(name);
@@ -198,9 +205,11 @@ export class ProxyCore {
         retired.push(listener);
       }
     }
-    for (const l of config.listeners) {
+    for (const l of httpListeners) {
       const replacement = fresh.get(l.name);
       const existing = this.#listeners.get(l.name);
+      const tcp = (replacement?.listener ?? existing)?.tls;
+      if (tcp !== undefined) tcp.tcp = inboundTcpHandler(l, this.#tls);
       if (replacement === undefined) {
         existing?.setState(stateFor(l));
         existing?.tls.configure(l.tls?.mode, l.tls?.maxConnectionAgeMs, l.drainTimeoutMs);
@@ -219,9 +228,10 @@ export class ProxyCore {
       }
       this.#install(material, false);
     }
+    const tcpRetired = this.#tcp.commit(tcpPlan);
     this.#config = config;
     this.#version = version;
-    await Promise.all(retired.map((l) => l.close()));
+    await Promise.all([...retired.map((l) => l.close()), tcpRetired]);
   }
 
   /**
@@ -272,11 +282,12 @@ export class ProxyCore {
 
   /** Bound listeners, in config order. */
   listeners(): ListenerStatus[] {
-    return [...this.#listeners.values()].map((l) => ({
+    const http = [...this.#listeners.values()].map((l) => ({
       name: l.config.name,
       direction: l.config.direction ?? 'TRAFFIC_DIRECTION_UNSPECIFIED',
       ...(this.#bound.get(l.config.name) as BoundAddress),
     }));
+    return [...http, ...this.#tcp.statuses()];
   }
 
   /** Requests in flight across all listeners. */
@@ -299,7 +310,10 @@ export class ProxyCore {
 
   /** Drains every listener (up to `drainMs` each, concurrently), then closes upstream pools. */
   async close(drainMs?: number): Promise<void> {
-    await Promise.all([...this.#listeners.values()].map((l) => l.close(drainMs)));
+    await Promise.all([
+      ...[...this.#listeners.values()].map((l) => l.close(drainMs)),
+      this.#tcp.close(drainMs),
+    ]);
     this.#listeners.clear();
     await this.#clusters.close();
     await Promise.all(this.#listenerFilters.map((f) => f.close?.()));

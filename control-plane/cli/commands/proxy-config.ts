@@ -35,7 +35,7 @@ function summary(config: ProxyConfig, which: Section): string {
           l.address ?? '0.0.0.0',
           String(l.port),
           l.direction ?? '-',
-          l.routeConfigName,
+          l.tcpProxy !== undefined ? `tcp → ${l.tcpProxy.cluster}` : l.routeConfigName,
         ]),
       );
     case 'routes':

@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError } from 'commander';
+import { parseTcpUpstream, type TcpUpstreamFlag } from '../../../sidecar/agent/tcp-upstreams.ts';
 import { parseDurationMs } from '../../resources/duration.ts';
 
 function port(value: string): number {
@@ -44,6 +45,15 @@ function gepMs(value: string): number {
   return ms;
 }
 
+/** `--upstream service[.ns]:port=localPort` (repeatable). */
+function tcpUpstream(value: string, previous: TcpUpstreamFlag[] = []): TcpUpstreamFlag[] {
+  try {
+    return [...previous, parseTcpUpstream(value)];
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 /** `k=v,k2=v2` → record (repeatable). */
 function labels(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const out = { ...previous };
@@ -63,6 +73,7 @@ interface SidecarFlags {
   workload?: string;
   labels?: Record<string, string>;
   appPort?: number;
+  upstream?: TcpUpstreamFlag[];
   outboundPort: number;
   inboundPort: number;
   listenAddress: string;
@@ -96,6 +107,11 @@ export function registerRunCommands(program: Command): void {
     .option('--workload <name>', 'workload name (default: the service)')
     .option('--labels <k=v,...>', 'endpoint labels, e.g. version=v1 (repeatable)', labels)
     .option('--app-port <port>', 'the local app port on 127.0.0.1 (control-plane mode)', port)
+    .option(
+      '--upstream <service[.ns]:port=localPort>',
+      'a local bind for a TCP Service port, e.g. store-db:6379=16379 (repeatable; control-plane mode)',
+      tcpUpstream,
+    )
     .option('--outbound-port <port>', 'outbound listener port', port, 15001)
     .option('--inbound-port <port>', 'inbound listener port', port, 15006)
     .option('--listen-address <ip>', 'address the listeners bind', '127.0.0.1')
@@ -140,6 +156,7 @@ export function registerRunCommands(program: Command): void {
             ...(opts.workload !== undefined && { workload: opts.workload }),
             ...(opts.labels !== undefined && { labels: opts.labels }),
             appPort: opts.appPort as number,
+            ...(opts.upstream !== undefined && { tcpUpstreams: opts.upstream }),
             outboundPort: opts.outboundPort,
             inboundPort: opts.inboundPort,
             listenAddress: opts.listenAddress,

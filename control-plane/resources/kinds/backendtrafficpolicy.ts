@@ -12,7 +12,8 @@
  *     perRetry: {timeout: 500ms, backOff: {baseInterval: 25ms, maxInterval: 250ms}}
  *     retryOn: {triggers: [connect-failure, reset, retriable-status-codes], httpStatusCodes: [503]}
  *     budget: {percent: 20, minRetriesPerSecond: 3}       # defaults 20 % and 3 (Envoy's)
- *   timeout: {tcp: {connectTimeout: 2s}, http: {requestTimeout: 10s, connectionIdleTimeout: 1h}}
+ *   timeout: {tcp: {connectTimeout: 2s, idleTimeout: 1h}, http: {requestTimeout: 10s, connectionIdleTimeout: 1h}}
+ *                                                         # tcp.idleTimeout: TCP services (appProtocol tcp), default 1h
  *   circuitBreaker: {maxConnections: 1024, maxPendingRequests: 1024, maxParallelRequests: 1024, maxParallelRetries: 1024,
  *                    errorRate: {thresholdPercent: 50, volumeThreshold: 20, resetTimeout: 10s, window: 10s}}
  *   outlierDetection: {consecutive5xxErrors: 5, consecutiveGatewayErrors: 0, interval: 3s, baseEjectionTime: 30s, maxEjectionPercent: 10}
@@ -169,7 +170,7 @@ export const backendTrafficPolicySpecSchema: Schema<BackendTrafficPolicySpec> = 
   retry: optional(retry),
   timeout: optional(
     obj({
-      tcp: optional(obj({ connectTimeout: optional(positive) })),
+      tcp: optional(obj({ connectTimeout: optional(positive), idleTimeout: optional(positive) })),
       http: optional(
         obj({ requestTimeout: optional(duration()), connectionIdleTimeout: optional(duration()) }),
       ),

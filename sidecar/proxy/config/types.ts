@@ -90,6 +90,24 @@ export interface Listener {
   readonly maxRequestBodyBytes?: number;
   readonly responseCacheMaxBytes?: number;
   readonly serverTls?: ServerTls;
+  /** A TCP proxy listener (no HTTP); `routeConfigName` is then unused (may be ''). */
+  readonly tcpProxy?: TcpProxy;
+  /** Inbound mTLS listener: app ports that take opaque TCP from peer sidecars. */
+  readonly inboundTcp?: InboundTcp;
+}
+
+/** config.proto `TcpProxy`: opaque TCP to `cluster` (defaults there). */
+export interface TcpProxy {
+  readonly cluster: string;
+  readonly idleTimeoutMs?: number;
+  readonly maxConnections?: number;
+  readonly destinationPort?: number;
+}
+
+/** config.proto `InboundTcp`: app ports on 127.0.0.1 that peers may reach as opaque TCP. */
+export interface InboundTcp {
+  readonly ports?: readonly number[];
+  readonly idleTimeoutMs?: number;
 }
 
 export interface DownstreamTls {

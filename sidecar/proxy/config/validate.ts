@@ -3,6 +3,7 @@
  * name a resource refers to exists (go-control-plane's `Snapshot.Consistent`), and ports are in
  * range. Each problem names the resource, the field and the reason.
  */
+import { checkInboundTcp, checkTcpListener } from '../tcp/config.ts';
 import type { ProxyConfig } from './model.ts';
 
 export function checkConsistency(config: ProxyConfig): string[] {
@@ -26,7 +27,10 @@ export function checkConsistency(config: ProxyConfig): string[] {
     const addr = `${l.address ?? '127.0.0.1'}:${l.port}`;
     if (l.port !== 0 && bound.has(addr)) problems.push(`${id}: port: ${addr} is used by another listener`);
     bound.add(addr);
-    if (!routeNames.has(l.routeConfigName)) {
+    problems.push(...checkInboundTcp(l, id));
+    if (l.tcpProxy !== undefined) {
+      problems.push(...checkTcpListener(l, id, clusterNames));
+    } else if (!routeNames.has(l.routeConfigName)) {
       problems.push(`${id}: routeConfigName: no RouteConfiguration named "${l.routeConfigName}"`);
     }
   }

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TrafficDirection } from '../config/types.ts';
 import type { ErrorKind } from '../errors.ts';
 import type { HeaderMap, RouteMatchResult, RouteRequest } from '../router/types.ts';
+import type { UpgradeRequest } from './upgrade.ts';
 
 /**
  * The authenticated client of a request, set by the edge auth filters (API key or JWT) and read
@@ -75,6 +76,8 @@ export class RequestContext {
   responseTaps: ResponseTap[] | undefined = undefined;
   /** The upstream exchange once it started (forward.ts); `fail` ends it with an error kind. */
   exchange: { fail(kind: ErrorKind): void } | undefined = undefined;
+  /** Set for a WebSocket upgrade request (upgrade.ts): the pipeline forwards it with `forwardUpgrade`. */
+  upgrade: UpgradeRequest | undefined = undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo, startMs: number) {
     this.req = req;

@@ -31,6 +31,7 @@ import { handleRequest, type PipelineState } from './pipeline.ts';
 import { DEFAULT_MAX_REQUEST_URL_BYTES } from './request-checks.ts';
 import { TerminatingTls } from './server-tls.ts';
 import { DownstreamTls } from './tls.ts';
+import { handleUpgrade } from './upgrade.ts';
 
 /** Defaults for `HttpConnectionLimits` (see proto/weft/v1/config.proto). */
 export const LIMIT_DEFAULTS = {
@@ -97,6 +98,8 @@ export class HttpListener {
   /** In-flight responses, so that draining can mark those whose head is not out yet `Connection: close`. */
   readonly #responses = new Set<ServerResponse>();
   #draining = false;
+  /** Connections taken over by an upgrade (WebSocket), until they close. */
+  readonly #upgraded = new Set<Duplex>();
   #drained: (() => void) | undefined;
   readonly #onResponseClose = (): void => {
     this.#inflight--;
@@ -147,6 +150,12 @@ export class HttpListener {
     server.on('connection', (socket: Socket) =>
       this.#serverTls.enabled ? this.#serverTls.accept(socket) : this.#tls.accept(socket),
     );
+    // HTTP/1.1 Upgrade (WebSocket): upgrade.ts. Upgraded sockets leave node:http: `close` ends them.
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#upgraded.add(socket);
+      socket.once('close', () => this.#upgraded.delete(socket));
+      handleUpgrade(req, socket, head, this.#info, this.#state, this.#tls);
+    });
   }
 
   /** The listener's TLS termination side (`serverTls`; see server-tls.ts). */
@@ -224,6 +233,7 @@ export class HttpListener {
       });
     }
     this.#server.closeAllConnections();
+    for (const socket of this.#upgraded) socket.destroy();
     this.#tls.destroyAll();
     this.#serverTls.destroyAll();
     await closed;

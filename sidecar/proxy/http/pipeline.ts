@@ -14,6 +14,7 @@
 
 import type { TLSSocket } from 'node:tls';
 import type { HttpFilter } from '../filters/filter.ts';
+import type { TlsSource } from '../identity.ts';
 import { requestId } from '../ids.ts';
 import type { RouteMatchResult, RouteRequest, RouteTable } from '../router/types.ts';
 import type { UpstreamCluster } from '../upstream/types.ts';
@@ -27,13 +28,18 @@ import { normalizePath } from './normalize.ts';
 import { DEFAULT_MAX_REQUEST_URL_BYTES, requestDefect } from './request-checks.ts';
 import { parseTarget } from './target.ts';
 import { nextTraceparent } from './trace.ts';
+import { forwardUpgrade } from './upgrade.ts';
 
 /** What a request needs from the current config version. */
 export interface PipelineState {
   readonly routeTable: RouteTable;
   readonly clusters: { get(name: string): UpstreamCluster | undefined };
   readonly filters: readonly HttpFilter[];
+  /** The proxy's certificate source, for the dedicated connections of upgrades (upgrade.ts). */
+  readonly tls?: TlsSource;
 }
+
+const NO_TLS: TlsSource = { material: undefined };
 
 function hasRequestBody(ctx: RequestContext): boolean {
   const h = ctx.req.headers;
@@ -180,6 +186,11 @@ function act(
     path = q === -1 ? rr.path : rr.path + url.slice(q);
   }
 
+  if (ctx.upgrade !== undefined) {
+    const tls = state.tls ?? NO_TLS;
+    forwardUpgrade(ctx, { cluster, hashKey, path, requestMs: match.timeouts.requestMs, tls });
+    return;
+  }
   if (match.mirrors.length > 0) {
     const source = { method: rr.method, path, headers, body: hasRequestBody(ctx) ? ctx.req : undefined };
     mirrorRequest(source, match.mirrors, state.clusters, Math.random, match.timeouts.requestMs);

@@ -25,7 +25,8 @@
  * (the HTTP/1.1 keep-alive race, which a request with a body could not survive). New handshakes
  * use the new certificate at once (`setSecureContext`).
  *
- * ALPN: `http/1.1` only (h2 arrives with the HTTP/2 listener). TLS 1.3 only.
+ * ALPN: `http/1.1` (h2 arrives with the HTTP/2 listener), and `weft-tcp`: opaque TCP from a peer
+ * sidecar, handed to `tcp` (tcp/inbound.ts) once the peer's SVID checked out. TLS 1.3 only.
  * Spec: RFC 8446, RFC 5280 §6 (done by OpenSSL), SPIFFE X.509-SVID §4 (leaf checks).
  */
 import type { ServerResponse } from 'node:http';
@@ -33,6 +34,7 @@ import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import type { TlsMode } from '../config/types.ts';
 import { MIN_TLS_VERSION, publishHandshake, svidSpiffeId, type TlsMaterial } from '../identity.ts';
+import { TCP_ALPN } from '../tcp/config.ts';
 import type { RequestContext } from './context.ts';
 
 export const DEFAULT_MAX_CONNECTION_AGE_MS = 3_600_000;
@@ -135,6 +137,8 @@ export class DownstreamTls {
   /** Raw TCP sockets accepted for TLS or peeking, until they close (destroyed by `close`). */
   readonly #raw = new Set<Socket>();
   readonly #connections = new Map<TLSSocket, MtlsConnection>();
+  /** Set by the proxy: takes connections that negotiated ALPN `weft-tcp` (tcp/inbound.ts); unset: closed. */
+  tcp: ((socket: TLSSocket, principal: string) => void) | undefined = undefined;
 
   constructor(options: DownstreamTlsOptions) {
     this.#serve = options.serve;
@@ -142,7 +146,7 @@ export class DownstreamTls {
     this.#server = createTlsServer({
       requestCert: true,
       rejectUnauthorized: true,
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: ['http/1.1', TCP_ALPN],
       handshakeTimeout: options.handshakeTimeoutMs,
       minVersion: MIN_TLS_VERSION,
     });
@@ -246,6 +250,11 @@ export class DownstreamTls {
       return;
     }
     publishHandshake('downstream', true);
+    if (socket.alpnProtocol === TCP_ALPN) {
+      if (this.tcp === undefined) socket.destroy();
+      else this.tcp(socket, principal);
+      return;
+    }
     const conn = new MtlsConnection(socket, principal, material.generation);
     this.#connections.set(socket, conn);
     const now = Date.now();

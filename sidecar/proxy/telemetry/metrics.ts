@@ -24,6 +24,8 @@
  * `weft_api_key_requests_total{key_set, client_id, key_id, result}` counts keys presented at the
  * edge, result `ok`, `expired` or `unknown` (client and key id '' for an unknown key). The ids
  * come from the config, so the label set is bounded; the key itself is never a label.
+ * TCP connections (`weft:tcp` channel): `weft_tcp_connections_{opened,closed}_total`,
+ * `weft_tcp_{received,sent}_bytes_total` (tcp-metrics.ts), on the same registry.
  *
  * Cluster resilience (upstream/): `weft_circuit_breaker_state{cluster, endpoint}` (gauge: 0 closed,
  * 1 half-open, 2 open; from `weft:breaker`, removed with the endpoint), `weft_overflow_total{cluster,
@@ -51,6 +53,7 @@ import {
   retryChannel,
 } from './channels.ts';
 import { REQUEST_LABELS, type RequestLabel, reporterOf, type Workload } from './labels.ts';
+import { TcpMetrics } from './tcp-metrics.ts';
 
 /** `weft_circuit_breaker_state` values. */
 const BREAKER_GAUGE = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 } as const;
@@ -85,6 +88,8 @@ export class ProxyMetrics {
   /** Unsubscribes the role's own metrics (`extraMetrics`). */
   readonly #closeExtra: (() => void)[];
   readonly #workload: Workload;
+  /** `weft_tcp_*` (tcp-metrics.ts). */
+  readonly #tcp: TcpMetrics;
   readonly #onEnd = (message: unknown): void => this.#record(message as RequestContext);
   readonly #onHandshake = (message: unknown): void => {
     const e = message as TlsHandshakeEvent;
@@ -183,6 +188,7 @@ export class ProxyMetrics {
       registers: [this.registry],
     });
     this.#closeExtra = extraMetrics.map((register) => register(this.registry));
+    this.#tcp = new TcpMetrics(this.registry, workload);
     breakerChannel.subscribe(this.#onBreaker);
     overflowChannel.subscribe(this.#onOverflow);
     outlierChannel.subscribe(this.#onOutlier);
@@ -239,6 +245,7 @@ export class ProxyMetrics {
 
   close(): void {
     for (const close of this.#closeExtra) close();
+    this.#tcp.close();
     breakerChannel.unsubscribe(this.#onBreaker);
     overflowChannel.unsubscribe(this.#onOverflow);
     outlierChannel.unsubscribe(this.#onOutlier);

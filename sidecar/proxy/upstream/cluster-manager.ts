@@ -237,6 +237,11 @@ export class ManagedCluster implements UpstreamCluster {
     return this.#hashHeader;
   }
 
+  /** `connectionPool.connectTimeoutMs` with its default, for dedicated connections (TCP, upgrades). */
+  get connectTimeoutMs(): number {
+    return poolOptions(this.#resolved?.connectionPool).connectTimeout;
+  }
+
   get lbPolicy(): BalancerPolicy {
     return this.#policy;
   }

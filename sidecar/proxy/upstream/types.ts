@@ -16,6 +16,8 @@ export interface UpstreamEndpoint {
   readonly connector?: buildConnector.connector | undefined;
   readonly labels: Readonly<Record<string, string>>;
   readonly weight: number;
+  /** The SPIFFE ID the endpoint must present over mTLS ('' or absent: plain text). */
+  readonly identity?: string;
   /** In-flight requests on this endpoint; the forwarder increments and decrements it. */
   activeRequests: number;
 }
@@ -55,6 +57,8 @@ export interface UpstreamCluster {
   readonly lastPickFailure?: PickFailure | undefined;
   /** Set by an `admitRetry` that returned false, read right after it. Absent means OVERFLOW. */
   readonly lastRetryDenial?: RetryDenial | undefined;
+  /** Connect timeout (ms) for dedicated connections (TCP proxying, upgrades); absent: 5000. */
+  readonly connectTimeoutMs?: number;
   /** The cluster's hash header name (lower-case) for CONSISTENT_HASH, else undefined. */
   readonly hashHeader: string | undefined;
   /**

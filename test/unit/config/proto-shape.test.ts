@@ -130,6 +130,8 @@ const FULL: Bootstrap = {
       ],
       maxRequestBodyBytes: 1048576,
       responseCacheMaxBytes: 67108864,
+      tcpProxy: { cluster: 'c', idleTimeoutMs: 3600000, maxConnections: 100, destinationPort: 6379 },
+      inboundTcp: { ports: [6379], idleTimeoutMs: 3600000 },
     },
   ],
   routes: [

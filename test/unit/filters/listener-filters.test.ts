@@ -77,9 +77,7 @@ describe('per-listener filter factories', () => {
         error = err;
       }
       expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).problems).toEqual([
-        'Listener edge: teapot: body "bad" is not allowed',
-      ]);
+      expect((error as ConfigError).problems).toEqual(['Listener edge: teapot: body "bad" is not allowed']);
       expect(proxy.version).toBe('1');
       expect(await get('edge')).toEqual({ status: 418, body: 'v1' });
 

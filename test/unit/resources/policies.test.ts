@@ -194,6 +194,13 @@ describe('BackendTrafficPolicy', () => {
       ],
     ],
     [
+      'a zero TCP idle timeout',
+      btp({ timeout: { tcp: { idleTimeout: '0s' } } }),
+      [
+        `${B}.timeout.tcp.idleTimeout: must be a duration of at least 1ms such as 10s, 1m30s or 500ms (GEP-2257) (got "0s")`,
+      ],
+    ],
+    [
       'a negative circuit breaker limit',
       btp({ circuitBreaker: { maxConnections: -5 } }),
       [`${B}.circuitBreaker.maxConnections: must be an integer >= 0 (got -5)`],

@@ -34,7 +34,7 @@ describe('BackendTrafficPolicy resilience fields', () => {
           budget: { percent: 12.5, minRetriesPerSecond: 5 },
         },
         timeout: {
-          tcp: { connectTimeout: '2s' },
+          tcp: { connectTimeout: '2s', idleTimeout: '1h' },
           http: { requestTimeout: '10s', connectionIdleTimeout: '1m' },
         },
         circuitBreaker: { errorRate: { thresholdPercent: 50 } },
@@ -53,7 +53,7 @@ describe('BackendTrafficPolicy resilience fields', () => {
       abort: { httpStatus: 503, percentage: 0.5 },
     });
     expect(spec.timeout).toEqual({
-      tcp: { connectTimeout: '2s' },
+      tcp: { connectTimeout: '2s', idleTimeout: '1h' },
       http: { requestTimeout: '10s', connectionIdleTimeout: '1m' },
     });
   });
