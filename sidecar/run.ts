@@ -29,7 +29,7 @@ import { type ProxyConfig, proxyConfigOf } from './proxy/config/model.ts';
 import { identityFromPem } from './proxy/identity.ts';
 import { ProxyCore } from './proxy/proxy.ts';
 import { createLogger, type Logger, startAccessLog } from './proxy/telemetry/logger.ts';
-import { ProxyMetrics } from './proxy/telemetry/metrics.ts';
+import { ProxyMetrics, WORKLOAD_LABEL } from './proxy/telemetry/metrics.ts';
 
 /** Where a dynamic sidecar gets its config and who it says it is. */
 export interface DynamicOptions {
@@ -195,7 +195,8 @@ async function startAgent(
       namespace,
       address: listenAddress,
       port: inboundPort,
-      labels,
+      // The workload name rides on the endpoint so callers can label `destination_workload`.
+      labels: { ...labels, [WORKLOAD_LABEL]: workload },
       weight: 1,
     },
     proxy: target,

@@ -15,6 +15,13 @@ export interface ListenerInfo {
   readonly xffNumTrustedHops: number;
 }
 
+/** What telemetry reads of the upstream endpoint a request went to. */
+export interface UpstreamPeer {
+  readonly labels: Readonly<Record<string, string>>;
+  /** SPIFFE ID the endpoint presents ('' or absent for plain text). */
+  readonly identity?: string;
+}
+
 export class RequestContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -35,6 +42,12 @@ export class RequestContext {
   routeName = '';
   clusterName = '';
   upstreamHost = '';
+  /** The endpoint of the latest attempt (its labels and SPIFFE ID feed the destination metric labels). */
+  upstreamEndpoint: UpstreamPeer | undefined = undefined;
+  /** Response body bytes the forwarder wrote downstream (local replies: see telemetry/metrics.ts). */
+  responseBytes = 0;
+  /** Request body bytes when the forwarder buffered the body (-1: not counted; see telemetry/metrics.ts). */
+  requestBytes = -1;
   /** Final status sent downstream (0 until the head is written). */
   status = 0;
   /** The error kind of a local reply or a broken exchange; '' when none. */

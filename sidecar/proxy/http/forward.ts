@@ -255,6 +255,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   /** @internal BodySink: the body is in memory; every attempt sends it. */
   onBodyBuffered(body: Buffer): void {
     if (this.#done) return;
+    this.#ctx.requestBytes = body.length;
     this.#body = body;
     this.#attemptNext();
   }
@@ -308,6 +309,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     this.#previous = endpoint;
     ctx.attempts++;
     ctx.upstreamHost = endpoint.key;
+    ctx.upstreamEndpoint = endpoint;
     const headers = ctx.upstreamHeaders;
     // On an inbound listener the calling sidecar's number is what the app should see (its own
     // retries happened one hop before); elsewhere a client's value is replaced.
@@ -403,6 +405,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
 
   /** @internal A response body chunk of the current attempt. */
   attemptData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#ctx.responseBytes += chunk.length;
     if (!this.#ctx.res.write(chunk)) controller.pause();
   }
 
