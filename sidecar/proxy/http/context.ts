@@ -34,6 +34,11 @@ export class RequestContext {
   upstreamHeaders: HeaderMap = {};
   requestId = '';
   traceId = '';
+  /** This hop's span id and the caller's ('' when the trace started here); see trace.ts. */
+  spanId = '';
+  parentSpanId = '';
+  /** The trace's sampled flag as forwarded (spans are exported only when true). */
+  traceSampled = false;
   clientAddress = '';
   /** The downstream peer's SPIFFE ID from its verified client certificate ('' when none). */
   sourcePrincipal = '';
@@ -44,7 +49,7 @@ export class RequestContext {
   upstreamHost = '';
   /** The endpoint of the latest attempt (its labels and SPIFFE ID feed the destination metric labels). */
   upstreamEndpoint: UpstreamPeer | undefined = undefined;
-  /** Response body bytes the forwarder wrote downstream (local replies: see telemetry/metrics.ts). */
+  /** Response body bytes written downstream (by the forwarder or a local reply). */
   responseBytes = 0;
   /** Request body bytes when the forwarder buffered the body (-1: not counted; see telemetry/metrics.ts). */
   requestBytes = -1;

@@ -6,9 +6,8 @@
  * standard process and Node.js metrics. Fed from the `weft:request:end` channel; metric
  * children are resolved once per label combination and cached. docs/metrics.md is the reference.
  *
- * Bytes: the response size is the body the forwarder wrote downstream (a local reply: its
- * `Content-Length`); the request size is the declared `Content-Length`, 0 without a body, or the
- * buffered body's size; a chunked body streamed without buffering has no known size and is not
+ * Bytes: the response size is the body written downstream (by the forwarder, or a local reply);
+ * the request size is the declared `Content-Length`, 0 without a body, or the buffered body's size; a chunked body streamed without buffering has no known size and is not
  * observed in `weft_request_bytes`.
  *
  * Peer labels: at the source, `destination_workload` is the picked endpoint's
@@ -93,7 +92,7 @@ function spiffeNamespace(id: string): string | undefined {
 }
 
 /** Request body size for `weft_request_bytes`, or -1 when unknown (see the module header). */
-function requestSize(ctx: RequestContext): number {
+export function requestSize(ctx: RequestContext): number {
   const declared = ctx.req.headers['content-length'];
   if (declared !== undefined) return Number(declared) || 0;
   if (ctx.req.headers['transfer-encoding'] === undefined) return 0;
@@ -101,9 +100,8 @@ function requestSize(ctx: RequestContext): number {
 }
 
 /** Response body size for `weft_response_bytes`. */
-function responseSize(ctx: RequestContext): number {
-  if (ctx.responseBytes > 0 || ctx.req.method === 'HEAD') return ctx.responseBytes;
-  return Number(ctx.res.getHeader('content-length')) || 0;
+export function responseSize(ctx: RequestContext): number {
+  return ctx.responseBytes;
 }
 
 /** The URI SAN of this side's certificate on a TLS connection, else 'unknown'. */
