@@ -105,6 +105,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
       ? undefined
       : new OtlpSpanExporter({ endpoint: options.otlpEndpoint, service, namespace, workload, logger });
   const proxy = new ProxyCore();
+  metrics.configVersion(() => proxy.version);
   let draining = false;
   const admin = new AdminServer({
     ready: () => !draining && proxy.version !== '' && proxy.identityReady,

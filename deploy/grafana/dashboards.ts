@@ -7,7 +7,8 @@
  * Conventions: client-side series (`reporter="source"`) for service traffic (the caller sees
  * failures the server never does), server-side (`reporter="destination"`) for a workload's
  * inbound traffic; success = non-5xx over all; an error rate is 0 (not absent) while there are
- * requests but no 5xx. Dashboard links go by UID (`/d/<uid>`).
+ * requests but no 5xx, and ratios leave out series without requests in the window (no 0/0 NaN).
+ * Dashboard links go by UID (`/d/<uid>`).
  */
 import { type Dashboard, dashboard, labelVariable, layout, type Panel, type PanelSpec } from './model.ts';
 
@@ -28,7 +29,7 @@ function sumRate(metric: string, selector: string, by = ''): string {
 
 /** Share of non-5xx responses, 0..1. */
 function successRatio(selector: string, by = ''): string {
-  return `${sumRate('weft_requests_total', `${selector}, response_code!~"5.."`, by)}\n/\n${sumRate('weft_requests_total', selector, by)}`;
+  return `${sumRate('weft_requests_total', `${selector}, response_code!~"5.."`, by)}\n/\n(${sumRate('weft_requests_total', selector, by)} > 0)`;
 }
 
 /** 5xx per second, 0 (not absent) while there is traffic without 5xx. */
@@ -413,6 +414,12 @@ function controlPlane(): Dashboard {
       ],
     },
     {
+      title: 'Proxies by config version',
+      description: 'How many proxies serve each config version (store revision): a rollout converges to one.',
+      unit: 'none',
+      targets: [{ expr: 'count by (version) (weft_proxy_config_version)', legend: '{{version}}' }],
+    },
+    {
       title: 'Pushes by result',
       unit: 'ops',
       targets: [{ expr: sumRate('weft_cp_pushes_total', '', 'type, result'), legend: '{{type}} {{result}}' }],
@@ -501,12 +508,12 @@ export function serviceGraphQueries(): Record<string, string> {
     nodes:
       `sum by (id, title) (${nodesIn(dst)})\nor\n` +
       `sum by (id, title) (0 * ${nodeLabelled(`rate(weft_requests_total{${src}}${RATE})`, 'source_workload')})`,
-    nodes_success: `sum by (id) (${nodesIn(`${dst}, response_code!~"5.."`)})\n/\nsum by (id) (${nodesIn(dst)})`,
-    nodes_errors: `(sum by (id) (${nodesIn(`${dst}, response_code=~"5.."`)}) or 0 * sum by (id) (${nodesIn(dst)}))\n/\nsum by (id) (${nodesIn(dst)})`,
+    nodes_success: `sum by (id) (${nodesIn(`${dst}, response_code!~"5.."`)})\n/\n(sum by (id) (${nodesIn(dst)}) > 0)`,
+    nodes_errors: `(sum by (id) (${nodesIn(`${dst}, response_code=~"5.."`)}) or 0 * sum by (id) (${nodesIn(dst)}))\n/\n(sum by (id) (${nodesIn(dst)}) > 0)`,
     edges: `sum by (id, source, target) (${edges(src)})`,
     edges_errors:
       `100 * (sum by (id) (${edges(`${src}, response_code=~"5.."`)}) or 0 * sum by (id) (${edges(src)}))\n/\n` +
-      `sum by (id) (${edges(src)})`,
+      `(sum by (id) (${edges(src)}) > 0)`,
     edges_p99: `histogram_quantile(0.99, sum by (le, id) (${edges(src, 'weft_request_duration_seconds_bucket')}))`,
   };
 }

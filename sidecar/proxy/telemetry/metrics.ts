@@ -238,6 +238,24 @@ export class ProxyMetrics {
     mirrorChannel.subscribe(this.#onMirror);
   }
 
+  /**
+   * Exports `weft_proxy_config_version{version} 1` (an info-style gauge, read at scrape time) for
+   * the config version `source` returns; nothing while it returns ''.
+   */
+  configVersion(source: () => string): void {
+    new Gauge({
+      name: 'weft_proxy_config_version',
+      help: 'The config version this proxy serves (value 1; the version is the label).',
+      labelNames: ['version'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const version = source();
+        if (version !== '') this.set({ version }, 1);
+      },
+    });
+  }
+
   #record(ctx: RequestContext): void {
     const peer = ctx.upstreamEndpoint;
     const peerKey =

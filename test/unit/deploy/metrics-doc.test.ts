@@ -31,6 +31,7 @@ async function docRows(): Promise<Map<string, string>> {
 }
 
 const proxy = new ProxyMetrics({ service: 'api', workload: 'api-v1', namespace: 'default' });
+proxy.configVersion(() => '7');
 afterAll(() => proxy.close());
 
 function controlPlaneRegistry(): Registry {
@@ -58,7 +59,12 @@ describe('docs/metrics.md', () => {
       expect(rows.has(m.name), `${m.name} is missing from docs/metrics.md`).toBe(true);
       expect(rows.get(m.name), m.name).toBe(String(type));
     }
-    for (const name of ['weft_request_bytes', 'weft_response_bytes', 'weft_cp_config_revision']) {
+    for (const name of [
+      'weft_request_bytes',
+      'weft_response_bytes',
+      'weft_cp_config_revision',
+      'weft_proxy_config_version',
+    ]) {
       expect(registered.map((m) => m.name)).toContain(name);
     }
   });
@@ -74,6 +80,7 @@ describe('docs/metrics.md', () => {
   it('request metrics carry exactly the service-graph labels: no path, address or id', async () => {
     const text = await proxy.registry.metrics();
     expect(text).toMatch(/# TYPE weft_request_bytes histogram/);
+    expect(text).toContain('weft_proxy_config_version{version="7"} 1');
     const bytes = proxy.registry.getSingleMetric('weft_response_bytes') as unknown as {
       labelNames: string[];
     };
