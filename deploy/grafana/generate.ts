@@ -1,6 +1,6 @@
 /**
  * Writes Weft's Grafana dashboards (dashboards.ts) to `deploy/grafana/dashboards/<name>.json`.
- * Run after changing a dashboard: `node deploy/grafana/generate.ts`; the unit test
+ * Run after changing a dashboard: `npx node deploy/grafana/generate.ts`; the unit test
  * (test/unit/deploy/grafana-dashboards.test.ts) fails while a file differs from its source.
  */
 import { writeFile } from 'node:fs/promises';

@@ -48,7 +48,7 @@ async function documented(): Promise<Set<string>> {
 }
 
 describe('deploy/grafana dashboards', () => {
-  it('the committed JSON is what dashboards.ts generates (run node deploy/grafana/generate.ts)', async () => {
+  it('the committed JSON is what dashboards.ts generates (run npx node deploy/grafana/generate.ts)', async () => {
     const onDisk = await files();
     const generated = dashboards();
     expect([...onDisk.keys()].sort()).toEqual(Object.keys(generated).sort());
