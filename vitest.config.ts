@@ -10,6 +10,7 @@ const LOAD_TESTS = [
   'test/integration/intermediary-streaming.test.ts',
   'test/integration/outlier.test.ts',
   'test/integration/edge-ratelimit-rate.test.ts',
+  'test/integration/observability-prometheus.test.ts',
 ];
 
 export default defineConfig({

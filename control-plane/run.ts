@@ -21,6 +21,7 @@ import { loadOrCreateToken } from './api/tokenFile.ts';
 import { startIdentity } from './ca/setup.ts';
 import { DiscoveryServer } from './discovery/server.ts';
 import { MeshStateCache } from './mesh/state.ts';
+import { instrumentStore, registerControlPlaneMetrics } from './monitoring.ts';
 import { openStore } from './store/open.ts';
 import { translate } from './translate/translate.ts';
 
@@ -59,16 +60,19 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
   const address = options.address ?? '127.0.0.1';
   const replicaId = options.replicaId ?? `${hostname()}-${process.pid}`;
 
-  const store = await openStore({
-    dataDir: options.dataDir,
-    ...(options.etcd && options.etcd.length > 0 && { etcd: [...options.etcd] }),
-  });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const store = instrumentStore(
+    await openStore({
+      dataDir: options.dataDir,
+      ...(options.etcd && options.etcd.length > 0 && { etcd: [...options.etcd] }),
+    }),
+    registry,
+  );
   log.info({ backend: options.etcd?.length ? 'etcd' : 'embedded', dataDir: options.dataDir }, 'store open');
   const mesh = new MeshStateCache(store);
   await mesh.start();
 
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
   // The mesh CA unless --no-tls: its trust bundle in the store turns mesh mTLS on.
   const pki = options.tls
     ? await startIdentity({
@@ -87,6 +91,11 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
         ...(options.certTtlMs !== undefined && { certTtlMs: options.certTtlMs }),
       })
     : undefined;
+  registerControlPlaneMetrics(registry, {
+    revision: () => mesh.revision,
+    ca: pki?.ca,
+    serving: pki?.serving,
+  });
   const discovery = new DiscoveryServer({
     store,
     snapshotFor: (identity) => translate(mesh.state(), identity),

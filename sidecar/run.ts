@@ -28,10 +28,12 @@ import type { TcpUpstreamFlag } from './agent/tcp-upstreams.ts';
 import { AdminServer } from './proxy/admin.ts';
 import { loadBootstrap } from './proxy/config/load.ts';
 import { type ProxyConfig, proxyConfigOf } from './proxy/config/model.ts';
+import { setNewTraceSampleRate } from './proxy/http/trace.ts';
 import { identityFromPem } from './proxy/identity.ts';
 import { ProxyCore } from './proxy/proxy.ts';
 import { createLogger, type Logger, startAccessLog } from './proxy/telemetry/logger.ts';
-import { ProxyMetrics } from './proxy/telemetry/metrics.ts';
+import { ProxyMetrics, WORKLOAD_LABEL } from './proxy/telemetry/metrics.ts';
+import { OtlpSpanExporter } from './proxy/telemetry/otlp.ts';
 
 /** Where a dynamic sidecar gets its config and who it says it is. */
 export interface DynamicOptions {
@@ -77,6 +79,10 @@ export interface SidecarOptions {
   readonly adminPort?: number;
   /** Fraction of requests written to the access log, 0..1 (default 0: off). */
   readonly accessLogSampleRate?: number;
+  /** OTLP/HTTP traces endpoint for span export (telemetry/otlp.ts); absent: no export. */
+  readonly otlpEndpoint?: string;
+  /** Share of traces started by this proxy that are sampled, 0..1 (default 0; see http/trace.ts). */
+  readonly traceSampleRate?: number;
   /** After deregistering, keep serving this long before closing listeners (ms, default 1000). */
   readonly drainDelayMs?: number;
   readonly logLevel?: string;
@@ -97,7 +103,13 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
 
   const metrics = new ProxyMetrics({ service, workload, namespace });
   const stopAccessLog = startAccessLog(logger, options.accessLogSampleRate ?? 0);
+  setNewTraceSampleRate(options.traceSampleRate ?? 0);
+  const spans =
+    options.otlpEndpoint === undefined
+      ? undefined
+      : new OtlpSpanExporter({ endpoint: options.otlpEndpoint, service, namespace, workload, logger });
   const proxy = new ProxyCore();
+  metrics.configVersion(() => proxy.version);
   let draining = false;
   const admin = new AdminServer({
     ready: () => !draining && proxy.version !== '' && proxy.identityReady,
@@ -162,6 +174,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
   process.off('SIGHUP', onHangup);
   identity?.close();
   stopAccessLog();
+  await spans?.close();
   metrics.close();
   log.info('stopped');
   logger.flush();
@@ -213,7 +226,8 @@ async function startAgent(
       namespace,
       address: listenAddress,
       port: inboundPort,
-      labels,
+      // The workload name rides on the endpoint so callers can label `destination_workload`.
+      labels: { ...labels, [WORKLOAD_LABEL]: workload },
       weight: 1,
     },
     proxy: target,

@@ -236,8 +236,13 @@ export class ProxyConnection {
     const nonce = randomUUID();
     const sent = this.#ctx.cache.recordSent(id.proxyId, nonce, performance.now());
     const { config } = snapshot;
-    this.#call.write({ snapshot: { version: sent.version, nonce, ...config } });
-    this.#ctx.metrics.pushes.inc({ type: 'snapshot' });
+    try {
+      this.#call.write({ snapshot: { version: sent.version, nonce, ...config } });
+    } catch (err) {
+      this.#ctx.metrics.pushes.inc({ type: 'snapshot', result: 'error' });
+      throw err;
+    }
+    this.#ctx.metrics.pushes.inc({ type: 'snapshot', result: 'ok' });
     this.#log.debug({ version: sent.version, nonce }, 'snapshot sent');
     this.#enqueue(() => this.#putStatus());
   }
@@ -263,7 +268,7 @@ export class ProxyConnection {
       this.#log.debug({ version, nonce: nack.nonce }, 'ignoring a stale NACK');
       return;
     }
-    this.#ctx.metrics.nacks.inc();
+    this.#ctx.metrics.nacks.inc({ type: 'snapshot' });
     this.#log.warn({ version, reason }, 'proxy rejected the snapshot; it keeps its last good config');
     await this.#putStatus();
   }

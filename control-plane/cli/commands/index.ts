@@ -1,6 +1,6 @@
 /**
  * Registers the admin verbs on the `weft` program: apply, get, delete, diff, validate,
- * proxy-status, proxy-config, token, ca and apikey (offline). Every verb exits 0 on success, 1 on failure (invalid input,
+ * proxy-status, proxy-config, token, ca, apikey (offline) and graph. Every verb exits 0 on success, 1 on failure (invalid input,
  * server error, differences for diff, NACK or incomplete rollout for apply --wait), 2 on bad usage.
  */
 import type { Command } from 'commander';
@@ -10,6 +10,7 @@ import { registerCa } from './ca.ts';
 import { registerDelete } from './delete.ts';
 import { registerDiff } from './diff.ts';
 import { registerGet } from './get.ts';
+import { registerGraph } from './graph.ts';
 import { registerProxyConfig } from './proxy-config.ts';
 import { registerProxyStatus } from './proxy-status.ts';
 import { registerToken } from './token.ts';
@@ -26,4 +27,5 @@ export function registerAdminCommands(program: Command): void {
   registerToken(program);
   registerCa(program);
   registerApiKey(program);
+  registerGraph(program);
 }

@@ -83,6 +83,8 @@ interface SidecarFlags {
   drainDelay: number;
   accessLog?: boolean;
   accessLogSampleRate?: number;
+  otlpEndpoint?: string;
+  traceSampleRate?: number;
   logLevel: string;
   cert?: string;
   caBundle?: string;
@@ -126,6 +128,15 @@ export function registerRunCommands(program: Command): void {
     )
     .option('--access-log', 'write an access log line for every request')
     .option('--access-log-sample-rate <rate>', 'fraction of requests to access-log, 0..1', fraction)
+    .option(
+      '--otlp-endpoint <url>',
+      'export spans of sampled traces over OTLP/HTTP JSON, e.g. http://127.0.0.1:4318/v1/traces',
+    )
+    .option(
+      '--trace-sample-rate <rate>',
+      'share of traces started here that are sampled, 0..1 (default 0)',
+      fraction,
+    )
     .option('--log-level <level>', 'pino log level', 'info')
     .option('--cert <file>', 'static mode: the proxy SVID certificate chain (PEM); SIGHUP reloads it')
     .option('--key <file>', 'static mode: the private key of --cert (PEM)')
@@ -171,6 +182,8 @@ export function registerRunCommands(program: Command): void {
         ...(opts.key !== undefined && { keyPath: opts.key }),
         drainDelayMs: opts.drainDelay,
         accessLogSampleRate: opts.accessLogSampleRate ?? (opts.accessLog ? 1 : 0),
+        ...(opts.otlpEndpoint !== undefined && { otlpEndpoint: opts.otlpEndpoint }),
+        ...(opts.traceSampleRate !== undefined && { traceSampleRate: opts.traceSampleRate }),
         logLevel: opts.logLevel,
       });
     });

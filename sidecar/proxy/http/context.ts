@@ -41,6 +41,13 @@ export interface ListenerInfo {
   readonly maxRequestUrlBytes?: number;
 }
 
+/** What telemetry reads of the upstream endpoint a request went to. */
+export interface UpstreamPeer {
+  readonly labels: Readonly<Record<string, string>>;
+  /** SPIFFE ID the endpoint presents ('' or absent for plain text). */
+  readonly identity?: string;
+}
+
 export class RequestContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -53,6 +60,11 @@ export class RequestContext {
   upstreamHeaders: HeaderMap = {};
   requestId = '';
   traceId = '';
+  /** This hop's span id and the caller's ('' when the trace started here); see trace.ts. */
+  spanId = '';
+  parentSpanId = '';
+  /** The trace's sampled flag as forwarded (spans are exported only when true). */
+  traceSampled = false;
   clientAddress = '';
   /** The downstream peer's SPIFFE ID from its verified client certificate ('' when none). */
   sourcePrincipal = '';
@@ -61,6 +73,12 @@ export class RequestContext {
   routeName = '';
   clusterName = '';
   upstreamHost = '';
+  /** The endpoint of the latest attempt (its labels and SPIFFE ID feed the destination metric labels). */
+  upstreamEndpoint: UpstreamPeer | undefined = undefined;
+  /** Response body bytes written downstream (by the forwarder or a local reply). */
+  responseBytes = 0;
+  /** Request body bytes when the forwarder buffered the body (-1: not counted; see telemetry/metrics.ts). */
+  requestBytes = -1;
   /** Final status sent downstream (0 until the head is written). */
   status = 0;
   /** The error kind of a local reply or a broken exchange; '' when none. */

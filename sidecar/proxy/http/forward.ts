@@ -256,6 +256,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   /** @internal BodySink: the body is in memory; every attempt sends it. */
   onBodyBuffered(body: Buffer): void {
     if (this.#done) return;
+    this.#ctx.requestBytes = body.length;
     this.#body = body;
     this.#attemptNext();
   }
@@ -309,6 +310,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     this.#previous = endpoint;
     ctx.attempts++;
     ctx.upstreamHost = endpoint.key;
+    ctx.upstreamEndpoint = endpoint;
     const headers = ctx.upstreamHeaders;
     // On an inbound listener the calling sidecar's number is what the app should see (its own
     // retries happened one hop before); elsewhere a client's value is replaced.
@@ -408,6 +410,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   attemptData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const taps = this.#ctx.responseTaps;
     if (taps !== undefined) for (const tap of taps) tap.data?.(chunk);
+    this.#ctx.responseBytes += chunk.length;
     if (!this.#ctx.res.write(chunk)) controller.pause();
   }
 

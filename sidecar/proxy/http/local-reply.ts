@@ -29,6 +29,7 @@ export function sendReply(
   }
   res.writeHead(status, out);
   res.end(noBody ? undefined : body);
+  if (!noBody) ctx.responseBytes = Buffer.byteLength(body);
   completeRequest(ctx);
 }
 

@@ -27,7 +27,7 @@ import { mirrorRequest } from './mirror.ts';
 import { normalizePath } from './normalize.ts';
 import { DEFAULT_MAX_REQUEST_URL_BYTES, requestDefect } from './request-checks.ts';
 import { parseTarget } from './target.ts';
-import { nextTraceparent } from './trace.ts';
+import { propagateTrace } from './trace.ts';
 import { forwardUpgrade } from './upgrade.ts';
 
 /** What a request needs from the current config version. */
@@ -83,10 +83,11 @@ export function handleRequest(ctx: RequestContext, state: PipelineState): void {
   const incomingId = headers['x-request-id'];
   if (typeof incomingId === 'string' && incomingId !== '') ctx.requestId = incomingId;
   else headers['x-request-id'] = ctx.requestId = requestId();
-  const tp = headers.traceparent;
-  const hop = nextTraceparent(typeof tp === 'string' ? tp : undefined);
-  headers.traceparent = hop.traceparent;
-  ctx.traceId = hop.traceId;
+  const trace = propagateTrace(headers); // W3C traceparent and B3 (trace.ts)
+  ctx.traceId = trace.traceId;
+  ctx.spanId = trace.spanId;
+  ctx.parentSpanId = trace.parentSpanId;
+  ctx.traceSampled = trace.sampled;
   ctx.upstreamHeaders = headers;
 
   if (state.filters.length === 0) {

@@ -1,9 +1,21 @@
 /**
  * Request metrics for one proxy process (prom-client, one Registry per process):
- * `weft_requests_total` (counter) and `weft_request_duration_seconds` (histogram, OTel's
- * advised buckets, seconds), labelled with the service-graph set of `labels.ts`, plus the
+ * `weft_requests_total` (counter), `weft_request_duration_seconds` (histogram, OTel's
+ * advised buckets, seconds), `weft_request_bytes` and `weft_response_bytes` (histograms, bytes,
+ * powers of ten 1 B … 100 MB), labelled with the service-graph set of `labels.ts`, plus the
  * standard process and Node.js metrics. Fed from the `weft:request:end` channel; metric
- * children are resolved once per label combination and cached.
+ * children are resolved once per label combination and cached. docs/metrics.md is the reference.
+ *
+ * Bytes: the response size is the body written downstream (by the forwarder, or a local reply);
+ * the request size is the declared `Content-Length`, 0 without a body, or the buffered body's size; a chunked body streamed without buffering has no known size and is not
+ * observed in `weft_request_bytes`.
+ *
+ * Peer labels: at the source, `destination_workload` is the picked endpoint's
+ * `weft.dev/workload` label (the peer sidecar registers it; else its `app` label) and
+ * `destination_principal` the SPIFFE ID the endpoint must present; at the destination,
+ * `source_namespace` comes from the peer's SPIFFE ID (`spiffe://<td>/ns/<ns>/sa/<sa>`) and
+ * `destination_principal` is the proxy's own certificate URI SAN. So one edge of the service graph
+ * (`source_workload` → `destination_workload`) is complete on `reporter="source"` series.
  *
  * mTLS: `source_principal` is the downstream peer's SPIFFE ID (`unknown` without one) and
  * `connection_security_policy` is `mutual_tls` or `none` at the destination (`unknown` at the
@@ -65,6 +77,50 @@ type Labels = Record<RequestLabel, string>;
 interface Children {
   readonly requests: { inc(): void };
   readonly duration: { observe(v: number): void };
+  readonly requestBytes: { observe(v: number): void };
+  readonly responseBytes: { observe(v: number): void };
+}
+
+/** `weft_request_bytes` / `weft_response_bytes` buckets: 1 B … 100 MB, powers of ten. */
+export const SIZE_BUCKETS_BYTES = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+
+/** The endpoint label a sidecar registers its workload name under (sidecar/run.ts). */
+export const WORKLOAD_LABEL = 'weft.dev/workload';
+
+/**
+ * The Service of an outbound cluster: `outbound|<port>|<name>.<namespace>` (the control plane's
+ * naming) gives name and namespace; any other cluster name is the service name itself.
+ */
+function serviceOf(cluster: string): { service: string; name: string; namespace: string | undefined } {
+  const m = /^outbound\|\d+\|([^.|]+)\.([^.|]+)$/.exec(cluster);
+  if (m === null) return { service: cluster, name: cluster, namespace: undefined };
+  return { service: m[1]!, name: m[1]!, namespace: m[2] };
+}
+
+/** `ns` of a SPIFFE ID `spiffe://<trust domain>/ns/<ns>/sa/<sa>`, else undefined. */
+function spiffeNamespace(id: string): string | undefined {
+  return /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/.exec(id)?.[1];
+}
+
+/** Request body size for `weft_request_bytes`, or -1 when unknown (see the module header). */
+export function requestSize(ctx: RequestContext): number {
+  const declared = ctx.req.headers['content-length'];
+  if (declared !== undefined) return Number(declared) || 0;
+  if (ctx.req.headers['transfer-encoding'] === undefined) return 0;
+  return ctx.requestBytes;
+}
+
+/** Response body size for `weft_response_bytes`. */
+export function responseSize(ctx: RequestContext): number {
+  return ctx.responseBytes;
+}
+
+/** The URI SAN of this side's certificate on a TLS connection, else 'unknown'. */
+function localPrincipal(ctx: RequestContext): string {
+  const socket = ctx.req.socket as { getCertificate?: () => { subjectaltname?: string } | object | null };
+  const cert = socket.getCertificate?.();
+  const san = cert && 'subjectaltname' in cert ? cert.subjectaltname : undefined;
+  return /URI:(spiffe:\/\/[^,\s]+)/.exec(san ?? '')?.[1] ?? 'unknown';
 }
 
 /** The metrics of a proxy process. `close()` unsubscribes from the request channel. */
@@ -72,6 +128,8 @@ export class ProxyMetrics {
   readonly registry = new Registry();
   readonly #requests: Counter<RequestLabel>;
   readonly #duration: Histogram<RequestLabel>;
+  readonly #requestBytes: Histogram<RequestLabel>;
+  readonly #responseBytes: Histogram<RequestLabel>;
   readonly #handshakes: Counter<'side' | 'result'>;
   readonly #retries: Counter<'cluster' | 'reason'>;
   readonly #retriesSkipped: Counter<'cluster' | 'reason'>;
@@ -139,6 +197,20 @@ export class ProxyMetrics {
       buckets: DURATION_BUCKETS_S,
       registers: [this.registry],
     });
+    this.#requestBytes = new Histogram({
+      name: 'weft_request_bytes',
+      help: 'Request body size, in bytes (requests whose size is known; see docs/metrics.md).',
+      labelNames: REQUEST_LABELS,
+      buckets: SIZE_BUCKETS_BYTES,
+      registers: [this.registry],
+    });
+    this.#responseBytes = new Histogram({
+      name: 'weft_response_bytes',
+      help: 'Response body size sent downstream, in bytes.',
+      labelNames: REQUEST_LABELS,
+      buckets: SIZE_BUCKETS_BYTES,
+      registers: [this.registry],
+    });
     this.#handshakes = new Counter({
       name: 'weft_tls_handshakes_total',
       help: 'mTLS handshakes by side (downstream: a listener accepted; upstream: to an endpoint) and result.',
@@ -199,36 +271,70 @@ export class ProxyMetrics {
     apiKeyChannel.subscribe(this.#onApiKey);
   }
 
+  /**
+   * Exports `weft_proxy_config_version{version} 1` (an info-style gauge, read at scrape time) for
+   * the config version `source` returns; nothing while it returns ''.
+   */
+  configVersion(source: () => string): void {
+    new Gauge({
+      name: 'weft_proxy_config_version',
+      help: 'The config version this proxy serves (value 1; the version is the label).',
+      labelNames: ['version'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const version = source();
+        if (version !== '') this.set({ version }, 1);
+      },
+    });
+  }
+
   #record(ctx: RequestContext): void {
+    const peer = ctx.upstreamEndpoint;
+    const peerKey =
+      peer === undefined ? '' : `${peer.labels[WORKLOAD_LABEL] ?? peer.labels.app}\0${peer.identity}`;
     const key =
       `${ctx.listener.name}\0${ctx.routeName}\0${ctx.clusterName}\0${ctx.status}\0${ctx.flags}` +
-      `\0${ctx.sourcePrincipal}\0${ctx.securityPolicy}`;
+      `\0${ctx.sourcePrincipal}\0${ctx.securityPolicy}\0${peerKey}`;
     let children = this.#children.get(key);
     if (children === undefined) {
       const labels = this.#labels(ctx);
-      children = { requests: this.#requests.labels(labels), duration: this.#duration.labels(labels) };
+      children = {
+        requests: this.#requests.labels(labels),
+        duration: this.#duration.labels(labels),
+        requestBytes: this.#requestBytes.labels(labels),
+        responseBytes: this.#responseBytes.labels(labels),
+      };
       this.#children.set(key, children);
     }
     children.requests.inc();
     children.duration.observe(ctx.durationMs / 1000);
+    const requestBytes = requestSize(ctx);
+    if (requestBytes >= 0) children.requestBytes.observe(requestBytes);
+    children.responseBytes.observe(responseSize(ctx));
   }
 
   #labels(ctx: RequestContext): Labels {
     const reporter = reporterOf(ctx.listener.direction);
     const self = this.#workload;
-    const dest = ctx.clusterName || 'unknown';
+    const dest = serviceOf(ctx.clusterName || 'unknown');
     const inbound = reporter === 'destination';
+    const peer = ctx.upstreamEndpoint;
+    const peerWorkload = peer?.labels[WORKLOAD_LABEL] ?? peer?.labels.app;
+    const peerPrincipal = peer?.identity || undefined;
     return {
       reporter,
       source_workload: inbound ? 'unknown' : self.workload,
-      source_namespace: inbound ? 'unknown' : self.namespace,
+      source_namespace: inbound ? (spiffeNamespace(ctx.sourcePrincipal) ?? 'unknown') : self.namespace,
       source_principal: ctx.sourcePrincipal || 'unknown',
-      destination_service: inbound ? self.service : dest,
-      destination_service_name: inbound ? self.service : dest,
-      destination_service_namespace: inbound ? self.namespace : 'unknown',
-      destination_workload: inbound ? self.workload : 'unknown',
-      destination_namespace: inbound ? self.namespace : 'unknown',
-      destination_principal: 'unknown',
+      destination_service: inbound ? self.service : dest.service,
+      destination_service_name: inbound ? self.service : dest.name,
+      destination_service_namespace: inbound ? self.namespace : (dest.namespace ?? 'unknown'),
+      destination_workload: inbound ? self.workload : (peerWorkload ?? 'unknown'),
+      destination_namespace: inbound
+        ? self.namespace
+        : ((peerPrincipal && spiffeNamespace(peerPrincipal)) ?? dest.namespace ?? 'unknown'),
+      destination_principal: inbound ? localPrincipal(ctx) : (peerPrincipal ?? 'unknown'),
       request_protocol: 'http',
       response_code: String(ctx.status),
       grpc_response_status: '',
