@@ -169,7 +169,7 @@ export class ProxyMetrics {
   #record(ctx: RequestContext): void {
     const key =
       `${ctx.listener.name}\0${ctx.routeName}\0${ctx.clusterName}\0${ctx.status}\0${ctx.flags}` +
-      `\0${ctx.sourcePrincipal}\0${ctx.securityPolicy}`;
+      `\0${ctx.sourcePrincipal}\0${ctx.securityPolicy}\0${ctx.protocol}`;
     let children = this.#children.get(key);
     if (children === undefined) {
       const labels = this.#labels(ctx);
@@ -196,7 +196,7 @@ export class ProxyMetrics {
       destination_workload: inbound ? self.workload : 'unknown',
       destination_namespace: inbound ? self.namespace : 'unknown',
       destination_principal: 'unknown',
-      request_protocol: 'http',
+      request_protocol: ctx.protocol,
       response_code: String(ctx.status),
       grpc_response_status: '',
       response_flags: ctx.flags === '' ? '-' : ctx.flags,
