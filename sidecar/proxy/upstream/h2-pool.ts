@@ -128,6 +128,13 @@ class H2Request implements Dispatcher.DispatchController {
   /** The response head came with END_STREAM (no body, no trailers: e.g. a gRPC Trailers-Only response). */
   headersEndStream = false;
   #trailers: IncomingHttpHeaders | undefined;
+  /**
+   * Body chunks read before the response head was delivered: node:http2 emits 'response' on the
+   * next tick, while DATA frames that came in the same read are pushed (and emitted) at once.
+   */
+  #early: Buffer[] | undefined;
+  /** The stream ended before the head was delivered. */
+  #endedEarly = false;
   #done = false;
   #aborted = false;
   #paused = false;
@@ -215,7 +222,9 @@ class H2Request implements Dispatcher.DispatchController {
       this.#trailers = t;
     });
     stream.on('data', (chunk: Buffer) => {
-      if (!this.#done) this.handler.onResponseData?.(this, chunk);
+      if (this.#done) return;
+      if (!this.responded) (this.#early ??= []).push(chunk);
+      else this.handler.onResponseData?.(this, chunk);
     });
     stream.once('end', () => this.#onEnd());
     stream.on('error', () => {
@@ -254,10 +263,20 @@ class H2Request implements Dispatcher.DispatchController {
     this.responded = true;
     this.headersEndStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     this.handler.onResponseStart?.(this, status, headers, '');
+    const early = this.#early;
+    if (early !== undefined) {
+      this.#early = undefined;
+      for (const chunk of early) if (!this.#done) this.handler.onResponseData?.(this, chunk);
+    }
+    if (this.#endedEarly) this.#onEnd();
   }
 
   #onEnd(): void {
-    if (this.#done || !this.responded) return;
+    if (this.#done) return;
+    if (!this.responded) {
+      this.#endedEarly = true;
+      return;
+    }
     this.#done = true;
     this.handler.onResponseEnd?.(this, (this.#trailers ?? {}) as Record<string, string | string[]>);
   }
@@ -268,6 +287,11 @@ class H2Request implements Dispatcher.DispatchController {
     if (this.#done) return;
     const code = stream.rstCode ?? NGHTTP2_NO_ERROR;
     if (code === NGHTTP2_REFUSED_STREAM && !this.responded && this.#pool.retryRefused(this)) return;
+    if (code === NGHTTP2_NO_ERROR && !this.responded) {
+      // 'response' may still be on its way (node:http2 emits it on the next tick).
+      setImmediate(() => this.#closedWithoutHead(entry));
+      return;
+    }
     if (this.responded && code === NGHTTP2_NO_ERROR) {
       // The stream closed cleanly but 'end' has not been seen (no body was read): end it now.
       this.#onEnd();
@@ -281,6 +305,16 @@ class H2Request implements Dispatcher.DispatchController {
             ? 'WEFT_H2_SESSION_CLOSED'
             : 'WEFT_H2_STREAM_RESET',
         `upstream HTTP/2 stream closed with error code ${code}`,
+      ),
+    );
+  }
+
+  #closedWithoutHead(entry: SessionEntry | undefined): void {
+    if (this.#done || this.responded) return;
+    this.fail(
+      new H2UpstreamError(
+        entry?.session.destroyed === true ? 'WEFT_H2_SESSION_CLOSED' : 'WEFT_H2_STREAM_RESET',
+        'upstream HTTP/2 stream closed without a response',
       ),
     );
   }
