@@ -223,8 +223,12 @@ class H2Request implements Dispatcher.DispatchController {
     });
     stream.on('data', (chunk: Buffer) => {
       if (this.#done) return;
-      if (!this.responded) (this.#early ??= []).push(chunk);
-      else this.handler.onResponseData?.(this, chunk);
+      if (this.responded) {
+        this.handler.onResponseData?.(this, chunk);
+        return;
+      }
+      this.#early ??= [];
+      this.#early.push(chunk);
     });
     stream.once('end', () => this.#onEnd());
     stream.on('error', () => {
