@@ -34,7 +34,7 @@ import {
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { type buildConnector, type Dispatcher, errors } from 'undici';
+import { type buildConnector, Dispatcher, errors } from 'undici';
 
 const {
   NGHTTP2_CANCEL,
@@ -199,7 +199,7 @@ class H2Request implements Dispatcher.DispatchController {
       if (lower === 'te' && value !== 'trailers') continue;
       headers[lower] = value;
     }
-    headers[':authority'] ??= new URL(opts.origin as string).host;
+    headers[':authority'] ??= this.#pool.authority;
     const body = opts.body as Buffer | Readable | string | null | undefined;
     const streamed =
       body !== null && body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body);
@@ -341,7 +341,7 @@ class H2Request implements Dispatcher.DispatchController {
  * Multiplexed HTTP/2 sessions to one endpoint behind undici's dispatcher contract. See the module
  * header for the guarantees.
  */
-export class H2Pool {
+export class H2Pool extends Dispatcher {
   readonly #options: H2PoolOptions;
   readonly #url: URL;
   readonly #scheme: string;
@@ -355,6 +355,7 @@ export class H2Pool {
   #onClosed: (() => void) | undefined;
 
   constructor(options: H2PoolOptions) {
+    super();
     this.#options = options;
     this.#url = new URL(options.origin);
     this.#scheme = this.#url.protocol === 'https:' ? 'https' : 'http';
@@ -363,6 +364,11 @@ export class H2Pool {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** `host:port` of the endpoint (`:authority` of requests without `Host`). */
+  get authority(): string {
+    return this.#url.host;
   }
 
   get destroyed(): boolean {
@@ -375,7 +381,7 @@ export class H2Pool {
   }
 
   /** Sends a request (undici's `Dispatcher.dispatch` contract). Always returns true. */
-  dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const request = new H2Request(this, opts, handler);
     if (this.#closed) {
       request.fail(new errors.ClientClosedError());
@@ -602,7 +608,16 @@ export class H2Pool {
    * Takes no new requests; queued ones and streams in flight finish, then sessions close (GOAWAY).
    * Resolves once every session closed.
    */
-  close(): Promise<void> {
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | undefined {
+    const done = this.#close();
+    if (callback === undefined) return done;
+    void done.then(callback);
+    return undefined;
+  }
+
+  #close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       for (const entry of this.#sessions) {
@@ -622,11 +637,22 @@ export class H2Pool {
   }
 
   /** Closes every session at once; requests in flight fail. */
-  destroy(): Promise<void> {
+  override destroy(): Promise<void>;
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | undefined {
+    this.#destroy();
+    const callback = typeof a === 'function' ? a : b;
+    if (callback === undefined) return Promise.resolve();
+    queueMicrotask(callback);
+    return undefined;
+  }
+
+  #destroy(): void {
     this.#closed = true;
     this.#destroyed = true;
     for (const request of this.#queue.splice(0)) request.fail(new errors.ClientDestroyedError());
     for (const entry of this.#sessions) entry.session.destroy();
-    return Promise.resolve();
   }
 }
