@@ -56,6 +56,13 @@ const NOT_FORWARDED = new Set([
   'host',
 ]);
 
+/** node:http2 errors of a stream that never left this process (its session was closing). */
+const NEVER_SENT = new Set([
+  'ERR_HTTP2_GOAWAY_SESSION',
+  'ERR_HTTP2_INVALID_SESSION',
+  'ERR_HTTP2_OUT_OF_STREAMS',
+]);
+
 /** Times a request refused by the peer (GOAWAY, REFUSED_STREAM) is sent again. */
 const MAX_REFUSED_RETRIES = 2;
 
@@ -109,7 +116,7 @@ class SessionEntry {
   }
   /** Streams this session may still open now. */
   capacity(cap: number): number {
-    if (!this.ready || this.closing || this.session.destroyed) return 0;
+    if (!this.ready || this.closing || this.session.closed || this.session.destroyed) return 0;
     const peer = this.session.remoteSettings.maxConcurrentStreams ?? cap;
     return Math.min(peer, cap) - this.active;
   }
@@ -123,6 +130,8 @@ class H2Request implements Dispatcher.DispatchController {
   stream: ClientHttp2Stream | undefined;
   entry: SessionEntry | undefined;
   refusedRetries = 0;
+  /** The stream failed before it was sent (its session was going away). */
+  neverSent = false;
   /** A response head arrived (no more transparent retry). */
   responded = false;
   /** The response head came with END_STREAM (no body, no trailers: e.g. a gRPC Trailers-Only response). */
@@ -211,7 +220,11 @@ class H2Request implements Dispatcher.DispatchController {
         waitForTrailers: trailersFrom !== undefined,
       });
     } catch (err) {
-      this.fail(new H2UpstreamError('WEFT_H2_SESSION_CLOSED', (err as Error).message, { cause: err }));
+      // The session is going away (GOAWAY, closed): the request never left, send it elsewhere.
+      entry.closing = true;
+      if (!this.#pool.retryRefused(this)) {
+        this.fail(new H2UpstreamError('WEFT_H2_SESSION_CLOSED', (err as Error).message, { cause: err }));
+      }
       return;
     }
     this.stream = stream;
@@ -231,8 +244,10 @@ class H2Request implements Dispatcher.DispatchController {
       this.#early.push(chunk);
     });
     stream.once('end', () => this.#onEnd());
-    stream.on('error', () => {
-      // the 'close' handler reports it
+    stream.on('error', (err: Error & { code?: string }) => {
+      // The 'close' handler reports it; a stream the session never sent (it was going away) is
+      // as good as refused.
+      if (NEVER_SENT.has(err.code ?? '')) this.neverSent = true;
     });
     stream.once('close', () => this.#onClose(stream));
     if (trailersFrom !== undefined) {
@@ -290,7 +305,13 @@ class H2Request implements Dispatcher.DispatchController {
     if (entry !== undefined) this.#pool.streamClosed(entry);
     if (this.#done) return;
     const code = stream.rstCode ?? NGHTTP2_NO_ERROR;
-    if (code === NGHTTP2_REFUSED_STREAM && !this.responded && this.#pool.retryRefused(this)) return;
+    if (
+      (code === NGHTTP2_REFUSED_STREAM || this.neverSent) &&
+      !this.responded &&
+      this.#pool.retryRefused(this)
+    ) {
+      return;
+    }
     if (code === NGHTTP2_NO_ERROR && !this.responded) {
       // 'response' may still be on its way (node:http2 emits it on the next tick).
       setImmediate(() => this.#closedWithoutHead(entry));
@@ -334,6 +355,7 @@ class H2Request implements Dispatcher.DispatchController {
   reset(): void {
     this.stream = undefined;
     this.entry = undefined;
+    this.neverSent = false;
   }
 }
 
@@ -427,7 +449,7 @@ export class H2Pool extends Dispatcher {
 
   /** Opens a session when requests wait and no connecting session will take them. */
   #maybeConnect(): void {
-    if (this.#queue.length === 0 || this.#closed) return;
+    if (this.#queue.length === 0 || this.#destroyed) return;
     if (this.#connecting > 0) return;
     if (this.#sessions.length + this.#connecting >= this.#options.maxSessions) return;
     this.#connecting++;
@@ -592,7 +614,8 @@ export class H2Pool extends Dispatcher {
     const body = request.opts.body;
     const replayable =
       body === null || body === undefined || typeof body === 'string' || Buffer.isBuffer(body);
-    if (!replayable || request.refusedRetries >= MAX_REFUSED_RETRIES || this.#closed) return false;
+    // A closed pool still finishes what it admitted: the retry may open a session of its own.
+    if (!replayable || request.refusedRetries >= MAX_REFUSED_RETRIES || this.#destroyed) return false;
     request.refusedRetries++;
     if (request.entry !== undefined) request.entry.closing = true;
     request.reset();
