@@ -87,6 +87,11 @@ export const DEFAULT_H2_STREAMS_PER_SESSION = 100;
 export const DEFAULT_UPSTREAM_STREAM_WINDOW_BYTES = 1 << 20;
 export const DEFAULT_UPSTREAM_CONNECTION_WINDOW_BYTES = 1 << 24;
 
+function hasFields(map: NodeJS.Dict<unknown>): boolean {
+  for (const _ in map) return true;
+  return false;
+}
+
 /** An error with the `code` the forwarder classifies. */
 export class H2UpstreamError extends Error {
   readonly code: string;
@@ -214,7 +219,12 @@ class H2Request implements Dispatcher.DispatchController {
     const body = opts.body as Buffer | Readable | string | null | undefined;
     const streamed =
       body !== null && body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body);
-    const trailersFrom = streamed ? opts.trailersFrom : undefined;
+    // A streamed body's trailers are known at its end; a body in memory was read whole, so its
+    // trailers are known now (sent only when there are some).
+    const trailersFrom =
+      streamed || (opts.trailersFrom !== undefined && hasFields(opts.trailersFrom.trailers))
+        ? opts.trailersFrom
+        : undefined;
     let stream: ClientHttp2Stream;
     try {
       stream = entry.session.request(headers, {
