@@ -108,6 +108,7 @@ function hasFields(map: HeaderMap): boolean {
  */
 function respondHeadOnly(res: DownstreamResponse, status: number, headers: HeaderMap): void {
   const stream = (res as unknown as Http2ServerResponse).stream;
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
   stream.respond({ ...headers, ':status': status }, { endStream: true });
 }
 
@@ -216,7 +217,8 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   #attemptTimer: AttemptTimer | undefined;
   #backoffTimer: BackoffTimer | undefined;
   readonly #onDownstreamClose = (): void => {
-    if (!this.#ctx.res.writableFinished) this.fail('DOWNSTREAM_DISCONNECT');
+    // Not `res.writableFinished`: node:http2's compat response says finished on a stream the client reset.
+    if (!this.#headOnly) this.fail('DOWNSTREAM_DISCONNECT');
   };
   readonly #onDrain = (): void => {
     this.#current?.controller?.resume();
