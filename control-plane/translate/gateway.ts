@@ -64,6 +64,7 @@ import { routeResources } from './attach.ts';
 import { buildClusters, lbSettings, type OutboundClusterRef } from './clusters.ts';
 import { meshMtls } from './mtls.ts';
 import { compareStrings } from './order.ts';
+import { withUpstreamProtocols } from './protocols.ts';
 import { attachEdgeRateLimits, rateLimitServiceOf, translateRateLimitPolicies } from './ratelimit.ts';
 import { trafficPolicies } from './resilience.ts';
 import { translateRouteRules } from './routes.ts';
@@ -394,7 +395,14 @@ export function translateGateway(state: MeshState, proxy: ProxyIdentity): ProxyC
   return {
     listeners,
     routes: routeConfigs,
-    clusters: built.clusters.filter((c) => c.name !== inbound),
+    // Like a sidecar's mesh clusters: h2 over mTLS to the sidecars (protocols.ts).
+    clusters: withUpstreamProtocols(
+      built.clusters.filter((c) => c.name !== inbound),
+      used,
+      state.resources,
+      proxy,
+      mtls !== undefined,
+    ),
     endpoints: built.endpoints.filter((e) => e.clusterName !== inbound),
     ...(mtls !== undefined && { trustBundle: mtls.bundle }),
     ...(rateLimitService !== undefined && { rateLimitService }),

@@ -42,6 +42,7 @@ import { buildClusters, lbSettings, type OutboundClusterRef } from './clusters.t
 import { translateGateway } from './gateway.ts';
 import { meshMtls } from './mtls.ts';
 import { compareStrings } from './order.ts';
+import { withUpstreamProtocols } from './protocols.ts';
 import { applyRoutePolicy, type TrafficPolicies, trafficPolicies } from './resilience.ts';
 import { translateRouteRules } from './routes.ts';
 import {
@@ -222,7 +223,7 @@ export function translate(state: MeshState, proxy: ProxyIdentity): ProxySnapshot
       ...tcp.listeners,
     ],
     routes: [inboundRoutes(proxy.appPort), outboundConfig].sort((a, b) => compareStrings(a.name, b.name)),
-    clusters,
+    clusters: withUpstreamProtocols(clusters, used, state.resources, proxy, mtls !== undefined),
     endpoints,
     ...(mtls !== undefined && { trustBundle: mtls.bundle }),
   };

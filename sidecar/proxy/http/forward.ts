@@ -41,6 +41,7 @@
  *   UPSTREAM_CONNECT_FAILURE, reset → 502 UPSTREAM_RESET, malformed → 502 UPSTREAM_PROTOCOL_ERROR,
  *   per-attempt timeout → 504 UPSTREAM_TIMEOUT, route timeout → 504 REQUEST_TIMEOUT.
  */
+import type { Http2ServerResponse } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { Client, type Dispatcher } from 'undici';
 import type { ErrorKind } from '../errors.ts';
@@ -56,7 +57,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS } from '../upstream/pool.ts';
 import type { AttemptOutcome, PickContext, UpstreamCluster, UpstreamEndpoint } from '../upstream/types.ts';
 import { Attempt, type AttemptOwner, DRAIN_LIMIT_BYTES } from './attempt.ts';
 import { BodyBuffer, type BodySink } from './body-buffer.ts';
-import type { RequestContext } from './context.ts';
+import type { DownstreamResponse, RequestContext } from './context.ts';
 import { formatGrpcTimeout, parseGrpcTimeoutMs } from './grpc-timeout.ts';
 import { stripResponseHopByHop } from './headers.ts';
 import { sendError } from './local-reply.ts';
@@ -96,6 +97,21 @@ function responseOutcome(status: number): AttemptOutcome {
   return outcome;
 }
 
+function hasFields(map: HeaderMap): boolean {
+  for (const _ in map) return true;
+  return false;
+}
+
+/**
+ * Sends a whole response as one HTTP/2 HEADERS frame with END_STREAM (RFC 9113 §8.1), through the
+ * compatibility response's stream: node:http2's `writeHead` + `end` would add an empty DATA frame.
+ */
+function respondHeadOnly(res: DownstreamResponse, status: number, headers: HeaderMap): void {
+  const stream = (res as unknown as Http2ServerResponse).stream;
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
+  stream.respond({ ...headers, ':status': status }, { endStream: true });
+}
+
 /** Maps an undici / socket error to an error kind. */
 export function classifyUpstreamError(err: Error & { code?: string }): ErrorKind {
   const code = err.code ?? '';
@@ -104,6 +120,7 @@ export function classifyUpstreamError(err: Error & { code?: string }): ErrorKind
   // undici 7 leaves `code` undefined on its HTTPParserError (it looks the llhttp error number
   // up in a name → number table), so the error name is what identifies a malformed response.
   if (
+    code === 'WEFT_H2_PROTOCOL' ||
     code.startsWith('HPE_') ||
     err.name === 'HTTPParserError' ||
     code === 'UND_ERR_INFO' ||
@@ -181,6 +198,8 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   #replayable = true;
   #buffer: BodyBuffer | undefined;
   #responseStarted = false;
+  /** The response went downstream as one HTTP/2 HEADERS frame with END_STREAM (Trailers-Only). */
+  #headOnly = false;
   #done = false;
   #admitted = false;
   /** The exchange holds an `admitRetry` slot for a retry waiting in back-off. */
@@ -198,7 +217,8 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   #attemptTimer: AttemptTimer | undefined;
   #backoffTimer: BackoffTimer | undefined;
   readonly #onDownstreamClose = (): void => {
-    if (!this.#ctx.res.writableFinished) this.fail('DOWNSTREAM_DISCONNECT');
+    // Not `res.writableFinished`: node:http2's compat response says finished on a stream the client reset.
+    if (!this.#headOnly) this.fail('DOWNSTREAM_DISCONNECT');
   };
   readonly #onDrain = (): void => {
     this.#current?.controller?.resume();
@@ -318,6 +338,10 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
       headers[ATTEMPT_HEADER] = String(this.#attempt);
     }
     if (this.#grpcDeadline) headers[GRPC_TIMEOUT_HEADER] = formatGrpcTimeout(this.#deadlineAtMs - Date.now());
+    // An HTTP/2 upstream is asked for trailers when they can be passed on (RFC 9110 §10.1.4); an
+    // HTTP/1.1 one never gets `TE` (hop-by-hop there).
+    if (endpoint.http2 === true && ctx.acceptsTrailers) headers.te = 'trailers';
+    else if (headers.te !== undefined) delete headers.te;
     const perTryMs = this.#opts.retry?.perTryTimeoutMs || this.#opts.backendRequestMs;
     if (perTryMs > 0) {
       this.#attemptTimer ??= new AttemptTimer(this);
@@ -334,7 +358,8 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
           headersTimeout: 0,
           bodyTimeout: 0,
           reset: this.#fresh !== undefined,
-        },
+          trailersFrom: ctx.req,
+        } as Dispatcher.DispatchOptions,
         attempt,
       );
     } catch (err) {
@@ -367,7 +392,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   }
 
   /** @internal The response head of the current attempt. */
-  attemptHead(attempt: Attempt, statusCode: number, headers: HeaderMap): void {
+  attemptHead(attempt: Attempt, statusCode: number, headers: HeaderMap, endStream: boolean): void {
     if (statusCode < 200) return; // 1xx interim responses are not forwarded (100 is ours)
     const opts = this.#opts;
     opts.cluster.record(attempt.endpoint, responseOutcome(statusCode));
@@ -392,8 +417,21 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     if (taps !== undefined) for (const tap of taps) tap.head(statusCode, out);
     ctx.status = statusCode;
     const { res } = ctx;
+    if (endStream && ctx.protocol === 'http/2') {
+      // Keep a head-only response (gRPC Trailers-Only) one HEADERS frame with END_STREAM.
+      this.#headOnly = true;
+      respondHeadOnly(res, statusCode, out);
+      return;
+    }
     res.on('drain', this.#onDrain);
-    res.writeHead(statusCode, out);
+    try {
+      res.writeHead(statusCode, out);
+    } catch (err) {
+      // e.g. a field value node:http2 refuses: the exchange fails, the process does not
+      this.#responseStarted = false;
+      this.fail('UPSTREAM_PROTOCOL_ERROR');
+      void err;
+    }
   }
 
   /**
@@ -414,12 +452,16 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     if (!this.#ctx.res.write(chunk)) controller.pause();
   }
 
-  /** @internal The current attempt's response ended. */
-  attemptEnd(): void {
+  /** @internal The current attempt's response ended, with its trailer fields (possibly none). */
+  attemptEnd(trailers: HeaderMap): void {
     if (this.#done) return;
-    const taps = this.#ctx.responseTaps;
+    const ctx = this.#ctx;
+    const taps = ctx.responseTaps;
     if (taps !== undefined) for (const tap of taps) tap.end?.();
-    this.#ctx.res.end();
+    if (!this.#headOnly) {
+      if (ctx.acceptsTrailers && hasFields(trailers)) ctx.res.addTrailers(stripResponseHopByHop(trailers));
+      ctx.res.end();
+    }
     this.#finish(undefined);
   }
 
@@ -434,6 +476,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     const code = err.code ?? '';
     if (
       !this.#raceRetried &&
+      attempt.endpoint.http2 !== true &&
       this.#body === null &&
       RACE_CODES.has(code) &&
       IDEMPOTENT.has(this.#ctx.req.method ?? '')

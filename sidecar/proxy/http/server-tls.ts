@@ -11,7 +11,7 @@
  *
  * Protocol floor: `minVersion` TLSv1.2 (default) or TLSv1.3; TLS 1.0/1.1 handshakes are refused
  * with a protocol_version alert (RFC 8996). TLS 1.2 ciphers default to ECDHE with AEAD only
- * (Mozilla "intermediate"), server order preferred. ALPN: http/1.1.
+ * (Mozilla "intermediate"), server order preferred. ALPN: h2, then http/1.1 (RFC 7301).
  *
  * `compileServerTls` does all the work that can fail (reading files, parsing PEM, building
  * SecureContexts) so `ProxyCore.apply` can reject a config before anything changes;
@@ -171,7 +171,7 @@ export class TerminatingTls {
 
   constructor(options: TerminatingTlsOptions) {
     this.#server = createTlsServer({
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: ['h2', 'http/1.1'],
       handshakeTimeout: options.handshakeTimeoutMs,
       minVersion: 'TLSv1.2',
       SNICallback: (servername, cb) => {

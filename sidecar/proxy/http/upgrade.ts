@@ -110,7 +110,7 @@ export function handleUpgrade(
     setTimeout(() => raw.destroy(), END_GRACE_MS).unref();
   });
   const ctx = new RequestContext(req, res, listener, performance.now());
-  if ((raw as TLSSocket).encrypted === true) tls.onRequest(ctx, raw as TLSSocket);
+  if ((raw as TLSSocket).encrypted === true) tls.onRequest(ctx, raw as TLSSocket, res);
   const protocol = req.headers.upgrade ?? '';
   if (offersWebSocket(protocol)) ctx.upgrade = { socket: raw, head, protocol };
   handleRequest(ctx, state);
@@ -249,7 +249,8 @@ function responseHead(ures: IncomingMessage): string {
 
 /** Relays a non-101 response on the still-HTTP connection, then closes it. */
 function relay(ctx: RequestContext, ures: IncomingMessage, upstream: Socket, release: () => void): void {
-  const { res } = ctx;
+  // An upgrade request only arrives over HTTP/1.1 (listener.ts 'upgrade'): a node:http response.
+  const res = ctx.res as unknown as ServerResponse;
   const listed = new Set(tokens(ures.headers.connection));
   const fields: string[] = [];
   const raw = ures.rawHeaders;

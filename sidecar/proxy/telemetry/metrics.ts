@@ -295,7 +295,7 @@ export class ProxyMetrics {
       peer === undefined ? '' : `${peer.labels[WORKLOAD_LABEL] ?? peer.labels.app}\0${peer.identity}`;
     const key =
       `${ctx.listener.name}\0${ctx.routeName}\0${ctx.clusterName}\0${ctx.status}\0${ctx.flags}` +
-      `\0${ctx.sourcePrincipal}\0${ctx.securityPolicy}\0${peerKey}`;
+      `\0${ctx.sourcePrincipal}\0${ctx.securityPolicy}\0${peerKey}\0${ctx.protocol}`;
     let children = this.#children.get(key);
     if (children === undefined) {
       const labels = this.#labels(ctx);
@@ -335,7 +335,7 @@ export class ProxyMetrics {
         ? self.namespace
         : ((peerPrincipal && spiffeNamespace(peerPrincipal)) ?? dest.namespace ?? 'unknown'),
       destination_principal: inbound ? localPrincipal(ctx) : (peerPrincipal ?? 'unknown'),
-      request_protocol: 'http',
+      request_protocol: ctx.protocol,
       response_code: String(ctx.status),
       grpc_response_status: '',
       response_flags: ctx.flags === '' ? '-' : ctx.flags,

@@ -1,6 +1,6 @@
 /**
  * `ManagedEndpoint`: the cluster manager's implementation of `UpstreamEndpoint`. One object per
- * endpoint for as long as the endpoint stays in its cluster with the same pool settings, so its `Pool`
+ * endpoint for as long as the endpoint stays in its cluster with the same pool settings, so its pool
  * (and the keep-alive connections in it) and its `activeRequests` count survive config pushes.
  *
  * Lifecycle: live → retiring (removed from config) → closed. A retiring endpoint is never picked again;
@@ -9,15 +9,17 @@
  *
  * An mTLS endpoint's pool is renewed when the proxy's certificate changes (`renewPool`): new requests
  * go to a fresh pool (new connections, new certificate) while the old pool closes gracefully — its
- * idle connections at once, busy ones after their requests finish.
+ * idle connections at once, busy ones after their requests finish. An HTTP/2 pool renews itself
+ * (`H2Pool.renew`: a new session first, the old ones closed once it is ready).
  *
  * `connectionLimit` is the `connections` of the endpoint's pools (its share of the cluster's
  * `circuitBreakers.maxConnections`, fixed when the endpoint is made); the cluster sums it into the
  * connection capacity that tells active requests from pending ones.
  */
-import type { buildConnector, Pool } from 'undici';
+import type { buildConnector } from 'undici';
+import { H2Pool } from './h2-pool.ts';
 import type { EndpointHealth, ResolvedEndpoint } from './resolve.ts';
-import type { UpstreamEndpoint } from './types.ts';
+import type { EndpointPool, UpstreamEndpoint } from './types.ts';
 
 export class ManagedEndpoint implements UpstreamEndpoint {
   readonly key: string;
@@ -26,10 +28,15 @@ export class ManagedEndpoint implements UpstreamEndpoint {
   readonly identity: string;
   /** The mTLS connector of the endpoint's pools (undefined for plain text). */
   readonly connector: buildConnector.connector | undefined;
-  /** Connections each of the endpoint's pools may open (`Infinity`: unlimited). */
+  /**
+   * Requests each of the endpoint's pools carries at once without queueing (`Infinity`: unlimited):
+   * its connections, times the streams per connection for HTTP/2.
+   */
   readonly connectionLimit: number;
-  readonly #createPool: () => Pool;
-  #pool: Pool;
+  /** The endpoint speaks HTTP/2. */
+  readonly http2: boolean;
+  readonly #createPool: () => EndpointPool;
+  #pool: EndpointPool;
   /** Pools replaced by `renewPool` that are still closing. */
   readonly #oldPools = new Set<Promise<void>>();
   #weight: number;
@@ -47,10 +54,12 @@ export class ManagedEndpoint implements UpstreamEndpoint {
    */
   constructor(
     resolved: ResolvedEndpoint,
-    createPool: () => Pool,
+    createPool: () => EndpointPool,
     connector?: buildConnector.connector,
     connectionLimit = Number.POSITIVE_INFINITY,
+    http2 = false,
   ) {
+    this.http2 = http2;
     this.key = resolved.key;
     this.origin = resolved.origin;
     this.identity = resolved.identity;
@@ -64,7 +73,7 @@ export class ManagedEndpoint implements UpstreamEndpoint {
   }
 
   /** The pool new requests are dispatched to. */
-  get pool(): Pool {
+  get pool(): EndpointPool {
     return this.#pool;
   }
 
@@ -74,6 +83,10 @@ export class ManagedEndpoint implements UpstreamEndpoint {
    */
   renewPool(): void {
     if (this.#closing) return;
+    if (this.#pool instanceof H2Pool) {
+      this.#pool.renew(); // make before break on the same pool (h2-pool.ts)
+      return;
+    }
     const old = this.#pool;
     this.#pool = this.#createPool();
     const closed = old.close().catch(() => undefined);

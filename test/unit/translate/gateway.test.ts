@@ -187,7 +187,7 @@ describe('route attachment to a Gateway', () => {
     expect(domainsOf(config, 'gateway-9090')).toEqual({ '*': ['team/foreign/rule-0'] });
   });
 
-  it('backends are mesh clusters over mTLS (with the trust bundle), and no inbound cluster', () => {
+  it('backends are mesh clusters over mTLS with h2 (with the trust bundle), and no inbound cluster', () => {
     const state = {
       revision: 3,
       resources: [
@@ -200,7 +200,12 @@ describe('route attachment to a Gateway', () => {
     };
     const { config } = translate(state, gatewayProxy());
     expect(config.clusters).toEqual([
-      { name: 'outbound|8080|web.default', lbPolicy: 'LEAST_REQUEST', tls: { enabled: true } },
+      {
+        name: 'outbound|8080|web.default',
+        lbPolicy: 'LEAST_REQUEST',
+        tls: { enabled: true },
+        protocol: 'HTTP2',
+      },
     ]);
     expect(config.endpoints[0]?.endpoints?.[0]?.identity).toBe('spiffe://td.test/ns/default/sa/web');
     expect(config.trustBundle?.trustDomain).toBe('td.test');
