@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TrafficDirection } from '../config/types.ts';
 import type { ErrorKind } from '../errors.ts';
 import type { HeaderMap, RouteRequest } from '../router/types.ts';
+import { isGrpcContentType } from './grpc-status.ts';
 
 /** What a request knows about the listener it arrived on. */
 export interface ListenerInfo {
@@ -37,6 +38,13 @@ export class RequestContext {
   upstreamHost = '';
   /** Final status sent downstream (0 until the head is written). */
   status = 0;
+  /** The request is gRPC (`content-type: application/grpc*`, grpc-status.ts). */
+  readonly grpc: boolean;
+  /**
+   * The response's gRPC status (from its trailers, or its head when Trailers-Only, or the local
+   * reply's); -1 when none was seen.
+   */
+  grpcStatus = -1;
   /** The error kind of a local reply or a broken exchange; '' when none. */
   flags: ErrorKind | '' = '';
   /** Attempts made upstream (a keep-alive race retry makes 2). */
@@ -48,5 +56,6 @@ export class RequestContext {
     this.res = res;
     this.listener = listener;
     this.startMs = startMs;
+    this.grpc = isGrpcContentType(req.headers['content-type']);
   }
 }

@@ -57,10 +57,12 @@ import type { AttemptOutcome, PickContext, UpstreamCluster, UpstreamEndpoint } f
 import { Attempt, type AttemptOwner, DRAIN_LIMIT_BYTES } from './attempt.ts';
 import { BodyBuffer, type BodySink } from './body-buffer.ts';
 import type { RequestContext } from './context.ts';
+import { deferHead } from './grpc-response.ts';
+import { grpcStatusOf, outcomeStatus } from './grpc-status.ts';
 import { formatGrpcTimeout, parseGrpcTimeoutMs } from './grpc-timeout.ts';
 import { stripResponseHopByHop } from './headers.ts';
 import { sendError } from './local-reply.ts';
-import { backoffMs, errorTrigger, retryVerdict, statusTrigger } from './retry.ts';
+import { backoffMs, errorTrigger, responseTrigger, retryVerdict } from './retry.ts';
 
 /** The request header that tells an upstream which attempt it sees (1-based). */
 export const ATTEMPT_HEADER = 'x-weft-attempt';
@@ -244,7 +246,12 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   #bufferLimit(): number {
     const policy = this.#opts.retry;
     const { req } = this.#ctx;
-    if (policy === undefined || policy.numRetries === 0 || !policy.retryMethods.has(req.method ?? '')) {
+    const grpcRetries = this.#ctx.grpc && policy !== undefined && policy.retryOnGrpcStatus.size > 0;
+    if (
+      policy === undefined ||
+      policy.numRetries === 0 ||
+      !(grpcRetries || policy.retryMethods.has(req.method ?? ''))
+    ) {
       return 0;
     }
     const declared = req.headers['content-length'];
@@ -367,11 +374,11 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   attemptHead(attempt: Attempt, statusCode: number, headers: HeaderMap): void {
     if (statusCode < 200) return; // 1xx interim responses are not forwarded (100 is ours)
     const opts = this.#opts;
-    opts.cluster.record(attempt.endpoint, responseOutcome(statusCode));
+    opts.cluster.record(attempt.endpoint, responseOutcome(outcomeStatus(statusCode, headers)));
     this.#releaseRetrySlot(attempt);
     const policy = opts.retry;
-    if (policy !== undefined && policy.retryOnStatus.size > 0) {
-      const trigger = statusTrigger(policy, statusCode);
+    if (policy !== undefined) {
+      const trigger = responseTrigger(policy, statusCode, headers, this.#ctx.grpc);
       if (trigger !== undefined && this.#mayRetry(policy, trigger)) {
         const drain = this.#drainable(statusCode, headers);
         attempt.draining = drain;
@@ -386,9 +393,12 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     const out = stripResponseHopByHop(headers);
     for (const modifier of opts.responseModifiers) modifier?.apply(out);
     ctx.status = statusCode;
+    if (ctx.grpc) ctx.grpcStatus = grpcStatusOf(headers) ?? -1;
     const { res } = ctx;
     res.on('drain', this.#onDrain);
-    res.writeHead(statusCode, out);
+    // A Trailers-Only gRPC response must stay one HEADERS frame that ends the stream (grpc-response.ts).
+    if (ctx.grpcStatus >= 0) deferHead(res, statusCode, out);
+    else res.writeHead(statusCode, out);
   }
 
   /**
@@ -477,6 +487,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
       replayable: this.#replayable,
       remainingMs: this.#deadlineAtMs === 0 ? Number.POSITIVE_INFINITY : this.#deadlineAtMs - Date.now(),
       delayMs,
+      trigger,
     });
     if (verdict === undefined) return false;
     if (verdict !== 'retry') {
