@@ -2,12 +2,14 @@
 """A gRPC test server built on Debian's python3-grpcio (no protoc: raw-bytes generic handlers).
 
 Service `weft.test.Echo`, every message a UTF-8 JSON document:
-  Unary(req)             -> {"server": name, "echo": req, "metadata": {...}}
+  Unary(req)             -> {"server": name, "echo": req, "metadata": {...}, "deadline_ms": ms left or null}
   ServerStream({"count": n})  -> n messages {"server": name, "i": i}
   ClientStream(msgs...)  -> {"server": name, "count": len(msgs), "echo": [msgs...]}
   Bidi(msgs...)          -> one {"server": name, "echo": msg} per msg, as they arrive
   Fail({"code": "NOT_FOUND", "message": "...", "trailers": {"x-detail": "abc"}})
                          -> that status, message and trailing metadata (Trailers-Only)
+  StreamFail({"count": n, "code": ..., "message": ..., "trailers": {...}})
+                         -> n messages, then that status and trailing metadata in trailers
   Sleep({"ms": n})       -> waits n ms, answering {"server": name, "slept_ms": n}, unless the call is
                             cancelled first (deadline or client gone): then prints a "cancelled" event
 With --fail-with CODE every call fails at once with CODE (e.g. UNAVAILABLE), Trailers-Only.
@@ -54,7 +56,13 @@ def main():
 
     def unary(request, context):
         seen("Unary", context)
-        return reply({"server": name, "echo": json.loads(request), "metadata": dict(context.invocation_metadata())})
+        left = context.time_remaining()
+        return reply({
+            "server": name,
+            "echo": json.loads(request),
+            "metadata": dict(context.invocation_metadata()),
+            "deadline_ms": None if left is None else round(left * 1000),
+        })
 
     def server_stream(request, context):
         seen("ServerStream", context)
@@ -77,6 +85,14 @@ def main():
         context.set_trailing_metadata(tuple((k, v) for k, v in doc.get("trailers", {}).items()))
         context.abort(getattr(grpc.StatusCode, doc["code"]), doc.get("message", ""))
 
+    def stream_fail(request, context):
+        seen("StreamFail", context)
+        doc = json.loads(request)
+        for i in range(doc.get("count", 1)):
+            yield reply({"server": name, "i": i})
+        context.set_trailing_metadata(tuple((k, v) for k, v in doc.get("trailers", {}).items()))
+        context.abort(getattr(grpc.StatusCode, doc["code"]), doc.get("message", ""))
+
     def sleep(request, context):
         seen("Sleep", context)
         ms = json.loads(request).get("ms", 1000)
@@ -94,6 +110,7 @@ def main():
         "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
         "Fail": grpc.unary_unary_rpc_method_handler(fail),
+        "StreamFail": grpc.unary_stream_rpc_method_handler(stream_fail),
         "Sleep": grpc.unary_unary_rpc_method_handler(sleep),
     }
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
