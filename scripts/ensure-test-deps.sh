@@ -9,6 +9,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || need+=(python3-grpcio) # gRPC tests: Debian's python3
+command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing test dependencies: ${need[*]}" >&2

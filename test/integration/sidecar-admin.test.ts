@@ -233,7 +233,7 @@ describe('admin listener', () => {
       source_workload: 'test-v1',
       source_namespace: 'default',
       destination_service_name: 'reviews',
-      request_protocol: 'http',
+      request_protocol: 'http/1.1',
     });
     const metrics = await curl([`${admin}/metrics`]);
     expect(metrics.header('content-type')).toMatch(/^text\/plain/);

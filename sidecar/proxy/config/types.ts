@@ -22,6 +22,7 @@ export type LbPolicy =
   | 'CONSISTENT_HASH';
 export type HealthStatus = 'HEALTH_STATUS_UNSPECIFIED' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING';
 export type TlsMode = 'TLS_MODE_UNSPECIFIED' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
+export type UpstreamProtocol = 'UPSTREAM_PROTOCOL_UNSPECIFIED' | 'HTTP1' | 'HTTP2';
 
 export interface Bootstrap {
   readonly node?: Node;
@@ -113,6 +114,12 @@ export interface HttpConnectionLimits {
   readonly idleTimeoutMs?: number;
   readonly maxConnections?: number;
   readonly requestTimeoutMs?: number;
+  readonly http2MaxConcurrentStreams?: number;
+  readonly http2InitialStreamWindowBytes?: number;
+  readonly http2InitialConnectionWindowBytes?: number;
+  readonly http2MaxResetsPerWindow?: number;
+  readonly http2ResetWindowMs?: number;
+  readonly http2MaxInvalidFrames?: number;
 }
 
 export interface RouteConfiguration {
@@ -254,6 +261,7 @@ export interface Cluster {
   readonly outlierDetection?: OutlierDetection;
   readonly healthCheck?: HealthCheck;
   readonly retryBudget?: RetryBudget;
+  readonly protocol?: UpstreamProtocol;
 }
 
 export interface CircuitBreakers {

@@ -24,9 +24,11 @@ export const DRAIN_LIMIT_BYTES = 16_384;
 
 /** What an attempt reports to, while it is current. */
 export interface AttemptOwner {
-  attemptHead(attempt: Attempt, statusCode: number, headers: HeaderMap): void;
+  /** `endStream`: the head ended the response (HTTP/2 HEADERS with END_STREAM, e.g. gRPC Trailers-Only). */
+  attemptHead(attempt: Attempt, statusCode: number, headers: HeaderMap, endStream: boolean): void;
   attemptData(controller: Dispatcher.DispatchController, chunk: Buffer): void;
-  attemptEnd(): void;
+  /** `trailers`: the response's trailer fields (HTTP/2 upstreams; empty when none). */
+  attemptEnd(trailers: HeaderMap): void;
   attemptError(attempt: Attempt, err: Error & { code?: string }): void;
 }
 
@@ -72,7 +74,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     this.controller = controller;
-    if (!this.released) this.#owner.attemptHead(this, statusCode, headers as HeaderMap);
+    if (!this.released) {
+      const endStream = (controller as { headersEndStream?: boolean }).headersEndStream === true;
+      this.#owner.attemptHead(this, statusCode, headers as HeaderMap, endStream);
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -84,9 +89,12 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(
+    _controller: Dispatcher.DispatchController,
+    trailers: Record<string, string | string[] | undefined>,
+  ): void {
     this.ended = true;
-    if (!this.released) this.#owner.attemptEnd();
+    if (!this.released) this.#owner.attemptEnd(trailers as HeaderMap);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {

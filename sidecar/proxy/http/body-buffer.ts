@@ -14,8 +14,8 @@
  * Invariants: at most `limitBytes` plus one chunk is held; nothing is reported after `cancel()`
  * (the exchange ended: timeout or client gone), and every listener is removed by then.
  */
-import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
+import type { DownstreamRequest } from './context.ts';
 
 /** Where a `BodyBuffer` reports. */
 export interface BodySink {
@@ -24,14 +24,14 @@ export interface BodySink {
 }
 
 /** The buffered prefix, then whatever the request still has. */
-async function* prefixThenRest(prefix: readonly Buffer[], rest: IncomingMessage): AsyncGenerator<Buffer> {
+async function* prefixThenRest(prefix: readonly Buffer[], rest: DownstreamRequest): AsyncGenerator<Buffer> {
   yield* prefix;
   for await (const chunk of rest) yield chunk as Buffer;
 }
 
 /** Reads one request body into memory, within a limit. Create, then `start()`. */
 export class BodyBuffer {
-  readonly #req: IncomingMessage;
+  readonly #req: DownstreamRequest;
   readonly #limitBytes: number;
   readonly #sink: BodySink;
   readonly #chunks: Buffer[] = [];
@@ -50,7 +50,7 @@ export class BodyBuffer {
     this.#settle();
   };
 
-  constructor(req: IncomingMessage, limitBytes: number, sink: BodySink) {
+  constructor(req: DownstreamRequest, limitBytes: number, sink: BodySink) {
     this.#req = req;
     this.#limitBytes = limitBytes;
     this.#sink = sink;

@@ -1,12 +1,59 @@
 /**
  * Per-request state shared by the pipeline, the forwarder and telemetry. One object per
  * downstream request, with a fixed shape; telemetry reads it once the response is done.
+ *
+ * The downstream request and response are node:http's `IncomingMessage`/`ServerResponse` for
+ * HTTP/1.1 and node:http2's compatibility `Http2ServerRequest`/`Http2ServerResponse` for HTTP/2;
+ * the pipeline sees them through `DownstreamRequest`/`DownstreamResponse`, the part both share.
+ * For HTTP/2 the listener has copied `:authority` into `headers.host` (RFC 9113 §8.3.1) before the
+ * pipeline runs, and `rawHeaders` still holds the pseudo-header fields (`:method`, ...), which
+ * `upstreamRequestHeaders` drops.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { TrafficDirection } from '../config/types.ts';
 import type { ErrorKind } from '../errors.ts';
 import type { HeaderMap, RouteRequest } from '../router/types.ts';
 import { isGrpcContentType } from './grpc-status.ts';
+
+/** The downstream request: a readable body plus the request head (HTTP/1.1 or HTTP/2). */
+export interface DownstreamRequest extends Readable {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  /** Field names and values as received, alternating (HTTP/2: pseudo-headers included). */
+  readonly rawHeaders: string[];
+  /** `'1.1'` or `'2.0'`. */
+  readonly httpVersion: string;
+  /** Trailer fields, filled once the body ended (empty when none). */
+  readonly trailers: NodeJS.Dict<string | string[]>;
+  readonly socket: Socket | TLSSocket;
+}
+
+/** The downstream response (node:http `ServerResponse` or node:http2 `Http2ServerResponse`). */
+export interface DownstreamResponse {
+  readonly headersSent: boolean;
+  /** The status the head will carry when `end()` writes it (grpc-response.ts: Trailers-Only). */
+  statusCode: number;
+  /** Sets a field of a head not yet sent. */
+  setHeader(name: string, value: string | number | readonly string[]): unknown;
+  readonly writableFinished: boolean;
+  writeHead(statusCode: number, headers?: OutgoingHttpHeaders): unknown;
+  write(chunk: Buffer | string): boolean;
+  end(): unknown;
+  end(chunk: Buffer | string): unknown;
+  destroy(error?: Error): unknown;
+  /** Trailer fields sent after the body (HTTP/1.1: only on a chunked response). */
+  addTrailers(headers: OutgoingHttpHeaders): void;
+  on(event: 'close' | 'drain' | 'finish', listener: () => void): unknown;
+  once(event: 'close' | 'drain' | 'finish', listener: () => void): unknown;
+  off(event: 'close' | 'drain' | 'finish', listener: () => void): unknown;
+}
+
+/** Downstream protocol of a request, as the `request_protocol` metric label says it. */
+export type DownstreamProtocol = 'http/1.1' | 'http/2';
 
 /** What a request knows about the listener it arrived on. */
 export interface ListenerInfo {
@@ -17,8 +64,10 @@ export interface ListenerInfo {
 }
 
 export class RequestContext {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: DownstreamRequest;
+  readonly res: DownstreamResponse;
+  /** `http/2` for HTTP/2 downstream (h2c or h2), else `http/1.1`. */
+  readonly protocol: DownstreamProtocol;
   readonly listener: ListenerInfo;
   /** `performance.now()` at arrival (ms). */
   readonly startMs: number;
@@ -50,10 +99,19 @@ export class RequestContext {
   /** Attempts made upstream (a keep-alive race retry makes 2). */
   attempts = 0;
   durationMs = 0;
+  /**
+   * The downstream accepts response trailers: always over HTTP/2, over HTTP/1.1 when it sent
+   * `TE: trailers` (RFC 9110 §10.1.4; then a response with trailers is sent chunked).
+   */
+  acceptsTrailers: boolean;
 
-  constructor(req: IncomingMessage, res: ServerResponse, listener: ListenerInfo, startMs: number) {
+  constructor(req: DownstreamRequest, res: DownstreamResponse, listener: ListenerInfo, startMs: number) {
     this.req = req;
     this.res = res;
+    const h2 = req.httpVersion === '2.0';
+    this.protocol = h2 ? 'http/2' : 'http/1.1';
+    const te = req.headers.te;
+    this.acceptsTrailers = h2 || (te !== undefined && String(te).toLowerCase().includes('trailers'));
     this.listener = listener;
     this.startMs = startMs;
     this.grpc = isGrpcContentType(req.headers['content-type']);

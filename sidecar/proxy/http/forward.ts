@@ -9,7 +9,10 @@
  * carries `x-weft-attempt: <n>` (1-based; a client's value is overwritten, except that an inbound
  * listener keeps the calling sidecar's) and, when the request
  * has a valid `grpc-timeout`, that header rewritten to the time left. Every attempt's outcome is
- * recorded on the cluster (`record`): the response status at the response head, or the error kind.
+ * recorded on the cluster (`record`): the response status at the response head, or the error kind;
+ * for a gRPC request, the gRPC status as `grpcToHttpStatus` maps it (grpc-status.ts), from a
+ * Trailers-Only head at once, or from the trailers of a streamed response when they arrive.
+ * Retriable outcomes include a Trailers-Only gRPC status the policy lists (retry.ts).
  *
  * Retries follow the route's policy (GEP-1731, Envoy; decisions in retry.ts): a retriable status
  * (its response drained or aborted, never forwarded), connect failure, reset or per-try timeout is
@@ -41,6 +44,7 @@
  *   UPSTREAM_CONNECT_FAILURE, reset → 502 UPSTREAM_RESET, malformed → 502 UPSTREAM_PROTOCOL_ERROR,
  *   per-attempt timeout → 504 UPSTREAM_TIMEOUT, route timeout → 504 REQUEST_TIMEOUT.
  */
+import type { Http2ServerResponse } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { Client, type Dispatcher } from 'undici';
 import type { ErrorKind } from '../errors.ts';
@@ -56,8 +60,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS } from '../upstream/pool.ts';
 import type { AttemptOutcome, PickContext, UpstreamCluster, UpstreamEndpoint } from '../upstream/types.ts';
 import { Attempt, type AttemptOwner, DRAIN_LIMIT_BYTES } from './attempt.ts';
 import { BodyBuffer, type BodySink } from './body-buffer.ts';
-import type { RequestContext } from './context.ts';
-import { deferHead } from './grpc-response.ts';
+import type { DownstreamResponse, RequestContext } from './context.ts';
 import { grpcStatusOf, outcomeStatus } from './grpc-status.ts';
 import { formatGrpcTimeout, parseGrpcTimeoutMs } from './grpc-timeout.ts';
 import { stripResponseHopByHop } from './headers.ts';
@@ -98,6 +101,20 @@ function responseOutcome(status: number): AttemptOutcome {
   return outcome;
 }
 
+function hasFields(map: HeaderMap): boolean {
+  for (const _ in map) return true;
+  return false;
+}
+
+/**
+ * Sends a whole response as one HTTP/2 HEADERS frame with END_STREAM (RFC 9113 §8.1), through the
+ * compatibility response's stream: node:http2's `writeHead` + `end` would add an empty DATA frame.
+ */
+function respondHeadOnly(res: DownstreamResponse, status: number, headers: HeaderMap): void {
+  const stream = (res as unknown as Http2ServerResponse).stream;
+  stream.respond({ ...headers, ':status': status }, { endStream: true });
+}
+
 /** Maps an undici / socket error to an error kind. */
 export function classifyUpstreamError(err: Error & { code?: string }): ErrorKind {
   const code = err.code ?? '';
@@ -106,6 +123,7 @@ export function classifyUpstreamError(err: Error & { code?: string }): ErrorKind
   // undici 7 leaves `code` undefined on its HTTPParserError (it looks the llhttp error number
   // up in a name → number table), so the error name is what identifies a malformed response.
   if (
+    code === 'WEFT_H2_PROTOCOL' ||
     code.startsWith('HPE_') ||
     err.name === 'HTTPParserError' ||
     code === 'UND_ERR_INFO' ||
@@ -183,6 +201,10 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   #replayable = true;
   #buffer: BodyBuffer | undefined;
   #responseStarted = false;
+  /** A streamed gRPC response's attempt, recorded on its endpoint once its trailers (status) arrive. */
+  #grpcOutcome: Attempt | undefined;
+  /** The response went downstream as one HTTP/2 HEADERS frame with END_STREAM (Trailers-Only). */
+  #headOnly = false;
   #done = false;
   #admitted = false;
   /** The exchange holds an `admitRetry` slot for a retry waiting in back-off. */
@@ -322,6 +344,10 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
       headers[ATTEMPT_HEADER] = String(this.#attempt);
     }
     if (this.#grpcDeadline) headers[GRPC_TIMEOUT_HEADER] = formatGrpcTimeout(this.#deadlineAtMs - Date.now());
+    // An HTTP/2 upstream is asked for trailers when they can be passed on (RFC 9110 §10.1.4); an
+    // HTTP/1.1 one never gets `TE` (hop-by-hop there).
+    if (endpoint.http2 === true && ctx.acceptsTrailers) headers.te = 'trailers';
+    else if (headers.te !== undefined) delete headers.te;
     const perTryMs = this.#opts.retry?.perTryTimeoutMs || this.#opts.backendRequestMs;
     if (perTryMs > 0) {
       this.#attemptTimer ??= new AttemptTimer(this);
@@ -338,7 +364,8 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
           headersTimeout: 0,
           bodyTimeout: 0,
           reset: this.#fresh !== undefined,
-        },
+          trailersFrom: ctx.req,
+        } as Dispatcher.DispatchOptions,
         attempt,
       );
     } catch (err) {
@@ -371,10 +398,13 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   }
 
   /** @internal The response head of the current attempt. */
-  attemptHead(attempt: Attempt, statusCode: number, headers: HeaderMap): void {
+  attemptHead(attempt: Attempt, statusCode: number, headers: HeaderMap, endStream: boolean): void {
     if (statusCode < 200) return; // 1xx interim responses are not forwarded (100 is ours)
     const opts = this.#opts;
-    opts.cluster.record(attempt.endpoint, responseOutcome(outcomeStatus(statusCode, headers)));
+    // A streamed gRPC response's status comes in its trailers: it is recorded then (Envoy does so).
+    if (this.#ctx.grpc && statusCode === 200 && grpcStatusOf(headers) === undefined)
+      this.#grpcOutcome = attempt;
+    else opts.cluster.record(attempt.endpoint, responseOutcome(outcomeStatus(statusCode, headers)));
     this.#releaseRetrySlot(attempt);
     const policy = opts.retry;
     if (policy !== undefined) {
@@ -395,10 +425,14 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     ctx.status = statusCode;
     if (ctx.grpc) ctx.grpcStatus = grpcStatusOf(headers) ?? -1;
     const { res } = ctx;
+    if (endStream && ctx.protocol === 'http/2') {
+      // Keep a head-only response (gRPC Trailers-Only) one HEADERS frame with END_STREAM.
+      this.#headOnly = true;
+      respondHeadOnly(res, statusCode, out);
+      return;
+    }
     res.on('drain', this.#onDrain);
-    // A Trailers-Only gRPC response must stay one HEADERS frame that ends the stream (grpc-response.ts).
-    if (ctx.grpcStatus >= 0) deferHead(res, statusCode, out);
-    else res.writeHead(statusCode, out);
+    res.writeHead(statusCode, out);
   }
 
   /**
@@ -416,10 +450,16 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     if (!this.#ctx.res.write(chunk)) controller.pause();
   }
 
-  /** @internal The current attempt's response ended. */
-  attemptEnd(): void {
+  /** @internal The current attempt's response ended, with its trailer fields (possibly none). */
+  attemptEnd(trailers: HeaderMap): void {
     if (this.#done) return;
-    this.#ctx.res.end();
+    const ctx = this.#ctx;
+    if (ctx.grpc) ctx.grpcStatus = grpcStatusOf(trailers) ?? ctx.grpcStatus;
+    this.#recordGrpcOutcome(responseOutcome(outcomeStatus(200, trailers)));
+    if (!this.#headOnly) {
+      if (ctx.acceptsTrailers && hasFields(trailers)) ctx.res.addTrailers(stripResponseHopByHop(trailers));
+      ctx.res.end();
+    }
     this.#finish(undefined);
   }
 
@@ -428,12 +468,14 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     if (this.#done) return;
     const kind = classifyUpstreamError(err);
     if (this.#responseStarted) {
+      this.#recordGrpcOutcome({ kind: 'error', error: kind });
       this.#finish(kind);
       return;
     }
     const code = err.code ?? '';
     if (
       !this.#raceRetried &&
+      attempt.endpoint.http2 !== true &&
       this.#body === null &&
       RACE_CODES.has(code) &&
       IDEMPOTENT.has(this.#ctx.req.method ?? '')
@@ -442,6 +484,14 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
       return;
     }
     this.#attemptFailed(attempt, kind, code === 'WEFT_UPSTREAM_TLS' ? err.message : undefined);
+  }
+
+  /** Records the outcome of a streamed gRPC response whose status was awaited (see attemptHead). */
+  #recordGrpcOutcome(outcome: AttemptOutcome): void {
+    const attempt = this.#grpcOutcome;
+    if (attempt === undefined) return;
+    this.#grpcOutcome = undefined;
+    this.#opts.cluster.record(attempt.endpoint, outcome);
   }
 
   /** The keep-alive race: the same attempt again, on a one-off fresh connection to the same endpoint. */

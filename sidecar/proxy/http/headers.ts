@@ -43,7 +43,9 @@ function append(map: HeaderMap, name: string, value: string): void {
 
 /**
  * Builds the upstream request header map from Node's `rawHeaders` (names as sent, in order):
- * hop-by-hop and consumed fields are dropped, repeated fields are kept in order.
+ * hop-by-hop and consumed fields and HTTP/2 pseudo-header fields are dropped, repeated fields are
+ * kept in order. (`TE: trailers` is dropped here too; the forwarder asks an HTTP/2 upstream for
+ * trailers itself when the downstream can take them.)
  * `connectionHeader` is the joined `Connection` value Node parsed (may be undefined).
  */
 export function upstreamRequestHeaders(
@@ -53,7 +55,9 @@ export function upstreamRequestHeaders(
   const listed = connectionTokens(connectionHeader);
   const out: HeaderMap = {};
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase();
+    const raw = rawHeaders[i] as string;
+    if (raw.charCodeAt(0) === 58) continue; // an HTTP/2 pseudo-header (`:method`, ...)
+    const name = raw.toLowerCase();
     if (HOP_BY_HOP.has(name) || CONSUMED_REQUEST.has(name) || listed?.has(name)) continue;
     append(out, name, rawHeaders[i + 1] as string);
   }

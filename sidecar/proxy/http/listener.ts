@@ -1,5 +1,9 @@
 /**
- * A downstream HTTP/1.1 listener (node:http, llhttp in strict mode) feeding the pipeline.
+ * A downstream HTTP listener feeding the pipeline: HTTP/1.1 (node:http, llhttp in strict mode) and
+ * HTTP/2 (node:http2, h2-server.ts) on the same port. A plain-text connection that starts with the
+ * HTTP/2 preface goes to the HTTP/2 server (h2c with prior knowledge, detect.ts), a TLS connection
+ * that negotiated `h2` by ALPN too; everything else is HTTP/1.1. For HTTP/2 requests `:authority`
+ * is copied into `Host` (RFC 9113 §8.3.1) before routing.
  *
  * Limits are on by default (RFC 9110 §15.5.20 431 for oversized or too many header fields,
  * 408 when the header block is too slow, an idle keep-alive timeout, a connection cap).
@@ -19,6 +23,7 @@ import {
   type ServerResponse,
   STATUS_CODES,
 } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
@@ -26,6 +31,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Listener } from '../config/types.ts';
 import { ERROR_CATALOGUE, type ErrorKind } from '../errors.ts';
 import { type ListenerInfo, RequestContext } from './context.ts';
+import { detectHttpVersion } from './detect.ts';
+import { DownstreamH2, HTTP2_LIMIT_DEFAULTS } from './h2-server.ts';
 import { sendError } from './local-reply.ts';
 import { handleRequest, type PipelineState } from './pipeline.ts';
 import { DownstreamTls } from './tls.ts';
@@ -38,6 +45,7 @@ export const LIMIT_DEFAULTS = {
   idleTimeoutMs: 60000,
   maxConnections: 10000,
   requestTimeoutMs: 0,
+  ...HTTP2_LIMIT_DEFAULTS,
 } as const;
 
 export const DEFAULT_DRAIN_MS = 5000;
@@ -87,6 +95,7 @@ export class HttpListener {
   };
   readonly #maxHeadersCount: number;
   readonly #tls: DownstreamTls;
+  readonly #h2: DownstreamH2;
   #inflight = 0;
   /** In-flight responses, so that draining can mark those whose head is not out yet `Connection: close`. */
   readonly #responses = new Set<ServerResponse>();
@@ -128,8 +137,28 @@ export class HttpListener {
     const [serveHttp] = server.listeners('connection') as ((this: Server, socket: Duplex) => void)[];
     if (serveHttp === undefined) throw new Error('node:http server without its connection listener');
     server.removeListener('connection', serveHttp);
+    const h2 = new DownstreamH2(
+      limits,
+      (req, res) => this.#onH2Request(req, res),
+      (session, socket) => {
+        if ((socket as TLSSocket).encrypted === true) this.#tls.attachH2(socket as TLSSocket, session);
+      },
+    );
+    this.#h2 = h2;
+    const headersTimeoutMs = limits.requestHeadersTimeoutMs;
+    const serveDetected = (socket: Socket, http2: boolean): void => {
+      if (http2) h2.serve(socket);
+      else serveHttp.call(server, socket);
+    };
     this.#tls = new DownstreamTls({
-      serve: (socket) => serveHttp.call(server, socket),
+      serve: (socket) => {
+        if ((socket as TLSSocket).encrypted === true) {
+          if ((socket as TLSSocket).alpnProtocol === 'h2') h2.serve(socket);
+          else serveHttp.call(server, socket);
+          return;
+        }
+        detectHttpVersion(socket, headersTimeoutMs, serveDetected);
+      },
       handshakeTimeoutMs: limits.requestHeadersTimeoutMs,
     });
     this.#tls.configure(config.tls?.mode, config.tls?.maxConnectionAgeMs, config.drainTimeoutMs);
@@ -172,7 +201,7 @@ export class HttpListener {
     this.#responses.add(res);
     res.once('close', () => this.#responses.delete(res));
     const ctx = new RequestContext(req, res, this.#info, performance.now());
-    if ((req.socket as TLSSocket).encrypted === true) this.#tls.onRequest(ctx, req.socket as TLSSocket);
+    if ((req.socket as TLSSocket).encrypted === true) this.#tls.onRequest(ctx, req.socket as TLSSocket, res);
     if (this.#draining) res.shouldKeepAlive = false;
     if (req.rawHeaders.length > this.#maxHeadersCount * 2) {
       res.shouldKeepAlive = false;
@@ -180,6 +209,32 @@ export class HttpListener {
       return;
     }
     handleRequest(ctx, this.#state);
+  }
+
+  #onH2Request(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    this.#inflight++;
+    res.once('close', this.#onResponseClose);
+    const headers = req.headers;
+    const authority = headers[':authority'];
+    if (authority !== undefined) headers.host = authority; // RFC 9113 §8.3.1: :authority wins
+    const ctx = new RequestContext(req, res, this.#info, performance.now());
+    const socket = this.#h2.socketOf(req.stream.session);
+    if (socket !== undefined && (socket as TLSSocket).encrypted === true) {
+      this.#tls.onRequest(ctx, socket as TLSSocket, undefined);
+    }
+    let fields = 0;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).charCodeAt(0) !== 58) fields++;
+    if (fields > this.#maxHeadersCount) {
+      sendError(ctx, 'REQUEST_HEADERS_TOO_LARGE', `more than ${this.#maxHeadersCount} header fields`);
+      return;
+    }
+    handleRequest(ctx, this.#state);
+  }
+
+  /** The listener's HTTP/2 server (sessions, limits). */
+  get http2(): DownstreamH2 {
+    return this.#h2;
   }
 
   /** Requests currently being handled. */
@@ -196,6 +251,7 @@ export class HttpListener {
     for (const res of this.#responses) if (!res.headersSent) res.shouldKeepAlive = false;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
+    this.#h2.closeAll();
     if (this.#inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, drainMs);
@@ -206,6 +262,7 @@ export class HttpListener {
       });
     }
     this.#server.closeAllConnections();
+    this.#h2.destroyAll();
     this.#tls.destroyAll();
     await closed;
   }

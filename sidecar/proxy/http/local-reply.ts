@@ -33,7 +33,8 @@ export function sendReply(
     out['content-length'] = Buffer.byteLength(body);
   }
   res.writeHead(status, out);
-  res.end(noBody ? undefined : body);
+  if (noBody || body === '') res.end();
+  else res.end(body);
   completeRequest(ctx);
 }
 

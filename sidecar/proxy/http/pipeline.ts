@@ -11,6 +11,7 @@
  * as a whole when a new config version is applied; a request keeps the state it started with.
  */
 
+import type { Http2ServerRequest } from 'node:http2';
 import type { HttpFilter } from '../filters/filter.ts';
 import { requestId } from '../ids.ts';
 import type { RouteMatchResult, RouteRequest, RouteTable } from '../router/types.ts';
@@ -32,6 +33,8 @@ export interface PipelineState {
 }
 
 function hasRequestBody(ctx: RequestContext): boolean {
+  // HTTP/2: a body unless the request HEADERS frame ended the stream (RFC 9113 §8.1).
+  if (ctx.protocol === 'http/2') return !(ctx.req as Http2ServerRequest).stream.endAfterHeaders;
   const h = ctx.req.headers;
   if (h['transfer-encoding'] !== undefined) return true;
   const length = h['content-length'];

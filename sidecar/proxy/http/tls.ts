@@ -25,7 +25,9 @@
  * (the HTTP/1.1 keep-alive race, which a request with a body could not survive). New handshakes
  * use the new certificate at once (`setSecureContext`).
  *
- * ALPN: `http/1.1` only (h2 arrives with the HTTP/2 listener). TLS 1.3 only.
+ * ALPN: `h2` and `http/1.1` (RFC 7301; the server's order wins, so a client offering both gets h2);
+ * the listener serves an `h2` connection with its HTTP/2 server, anything else with HTTP/1.1. An
+ * HTTP/2 connection retires by GOAWAY (`session.close()`: streams in flight finish). TLS 1.3 only.
  * Spec: RFC 8446, RFC 5280 §6 (done by OpenSSL), SPIFFE X.509-SVID §4 (leaf checks).
  */
 import type { ServerResponse } from 'node:http';
@@ -62,21 +64,23 @@ class MtlsConnection {
   active = 0;
   retiring = false;
   readonly responses = new Set<ServerResponse>();
+  /** The HTTP/2 session on this connection, if it negotiated h2. */
+  h2Session: { close(): void } | undefined;
   /** Fires at the connection's deadline (max age, certificate expiry). */
   timer: NodeJS.Timeout | undefined;
   /** While retiring and idle: ends the connection unless a request arrives first. */
   #idleTimer: NodeJS.Timeout | undefined;
   #drainMs = DEFAULT_RETIRE_DRAIN_MS;
   /** `res.once('close')` listener, one per connection (EventEmitter passes the response as `this`). */
-  readonly onResponseClose: (this: ServerResponse) => void;
+  readonly onResponseClose: (this: unknown) => void;
 
   constructor(socket: TLSSocket, principal: string, generation: number) {
     this.socket = socket;
     this.principal = principal;
     this.generation = generation;
     const conn = this;
-    this.onResponseClose = function (this: ServerResponse): void {
-      conn.responses.delete(this);
+    this.onResponseClose = function (this: unknown): void {
+      conn.responses.delete(this as ServerResponse);
       conn.active--;
       if (conn.active === 0 && conn.retiring) conn.#endWhenIdle();
     };
@@ -90,6 +94,10 @@ class MtlsConnection {
     if (this.retiring) return;
     this.retiring = true;
     this.#drainMs = drainMs;
+    if (this.h2Session !== undefined) {
+      this.h2Session.close();
+      return;
+    }
     for (const res of this.responses) if (!res.headersSent) res.shouldKeepAlive = false;
     if (this.active === 0) this.#endWhenIdle();
   }
@@ -142,7 +150,7 @@ export class DownstreamTls {
     this.#server = createTlsServer({
       requestCert: true,
       rejectUnauthorized: true,
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: ['h2', 'http/1.1'],
       handshakeTimeout: options.handshakeTimeoutMs,
       minVersion: MIN_TLS_VERSION,
     });
@@ -262,19 +270,32 @@ export class DownstreamTls {
   /**
    * Per request on a TLS socket: sets the source principal and security policy on `ctx` and
    * counts the request on its connection (a retiring connection answers with `Connection: close`).
+   * `h1` is the HTTP/1.1 response (undefined for HTTP/2, whose connection retires by GOAWAY).
    * Returns false when the socket is not an authenticated mTLS connection of this listener.
    */
-  onRequest(ctx: RequestContext, socket: TLSSocket): boolean {
+  onRequest(ctx: RequestContext, socket: TLSSocket, h1: ServerResponse | undefined): boolean {
     const conn = this.#connections.get(socket);
     if (conn === undefined) return false;
     ctx.sourcePrincipal = conn.principal;
     ctx.securityPolicy = 'mutual_tls';
     conn.active++;
-    const res = ctx.res;
-    if (conn.retiring) res.shouldKeepAlive = false;
-    else conn.responses.add(res);
-    res.once('close', conn.onResponseClose);
+    if (h1 !== undefined) {
+      if (conn.retiring) h1.shouldKeepAlive = false;
+      else conn.responses.add(h1);
+    }
+    ctx.res.once('close', conn.onResponseClose);
     return true;
+  }
+
+  /**
+   * An HTTP/2 session was set up on an mTLS socket of this listener: retiring the connection then
+   * closes the session gracefully (GOAWAY; streams in flight finish).
+   */
+  attachH2(socket: TLSSocket, session: { close(): void }): void {
+    const conn = this.#connections.get(socket);
+    if (conn === undefined) return;
+    conn.h2Session = session;
+    if (conn.retiring) session.close();
   }
 
   /** Destroys every connection still in a handshake or peek, and every TLS connection. */

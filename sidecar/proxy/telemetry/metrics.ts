@@ -174,7 +174,7 @@ export class ProxyMetrics {
   #record(ctx: RequestContext): void {
     const key =
       `${ctx.listener.name}\0${ctx.routeName}\0${ctx.clusterName}\0${ctx.status}\0${ctx.flags}` +
-      `\0${ctx.sourcePrincipal}\0${ctx.securityPolicy}\0${ctx.grpc}\0${ctx.grpcStatus}`;
+      `\0${ctx.sourcePrincipal}\0${ctx.securityPolicy}\0${ctx.protocol}\0${ctx.grpc}\0${ctx.grpcStatus}`;
     let children = this.#children.get(key);
     if (children === undefined) {
       const labels = this.#labels(ctx);
@@ -201,7 +201,7 @@ export class ProxyMetrics {
       destination_workload: inbound ? self.workload : 'unknown',
       destination_namespace: inbound ? self.namespace : 'unknown',
       destination_principal: 'unknown',
-      request_protocol: ctx.grpc ? 'grpc' : 'http',
+      request_protocol: ctx.grpc ? 'grpc' : ctx.protocol,
       response_code: String(ctx.status),
       grpc_response_status: ctx.grpcStatus >= 0 ? String(ctx.grpcStatus) : '',
       response_flags: ctx.flags === '' ? '-' : ctx.flags,

@@ -37,6 +37,7 @@ import { type Balancer, type BalancerPolicy, createBalancer } from './balancer.t
 import { BreakerSet, PoolLimits } from './breakers.ts';
 import { RetryBudget, type RetryBudgetSnapshot } from './budget.ts';
 import { ManagedEndpoint } from './endpoint.ts';
+import { DEFAULT_H2_STREAMS_PER_SESSION } from './h2-pool.ts';
 import { HealthCheckSet, type HealthCheckState } from './health-check.ts';
 import { classifyOutcome, OutlierDetector } from './outlier.ts';
 import { connectionLimit, createEndpointPool, poolOptions } from './pool.ts';
@@ -409,6 +410,8 @@ export class ClusterManager {
       Math.floor(rc.circuitBreakers.maxConnections / Math.max(1, rc.endpoints.length)),
     );
     const limit = connectionLimit(poolOptions(rc.connectionPool), share);
+    // What the endpoint carries at once without queueing: for HTTP/2, many streams per connection.
+    const capacity = rc.http2 ? limit * DEFAULT_H2_STREAMS_PER_SESSION : limit;
     const endpoints = rc.endpoints.map((re) => {
       const old = reusable.get(re.key);
       if (old && old.identity === re.identity) {
@@ -420,13 +423,15 @@ export class ClusterManager {
             tls: this.#tls,
             expectedIdentity: re.identity,
             connectTimeoutMs: poolOptions(rc.connectionPool).connectTimeout,
+            alpn: rc.http2 ? 'h2' : 'http/1.1',
           })
         : undefined;
       const fresh = new ManagedEndpoint(
         re,
-        () => createEndpointPool(re, rc, connector, share),
+        () => createEndpointPool(re, rc, connector, share, rc.http2),
         connector,
-        limit,
+        capacity,
+        rc.http2,
       );
       created.push(fresh);
       return fresh;

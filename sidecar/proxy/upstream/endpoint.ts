@@ -1,6 +1,6 @@
 /**
  * `ManagedEndpoint`: the cluster manager's implementation of `UpstreamEndpoint`. One object per
- * endpoint for as long as the endpoint stays in its cluster with the same pool settings, so its `Pool`
+ * endpoint for as long as the endpoint stays in its cluster with the same pool settings, so its pool
  * (and the keep-alive connections in it) and its `activeRequests` count survive config pushes.
  *
  * Lifecycle: live → retiring (removed from config) → closed. A retiring endpoint is never picked again;
@@ -15,9 +15,9 @@
  * `circuitBreakers.maxConnections`, fixed when the endpoint is made); the cluster sums it into the
  * connection capacity that tells active requests from pending ones.
  */
-import type { buildConnector, Pool } from 'undici';
+import type { buildConnector } from 'undici';
 import type { EndpointHealth, ResolvedEndpoint } from './resolve.ts';
-import type { UpstreamEndpoint } from './types.ts';
+import type { EndpointPool, UpstreamEndpoint } from './types.ts';
 
 export class ManagedEndpoint implements UpstreamEndpoint {
   readonly key: string;
@@ -26,10 +26,15 @@ export class ManagedEndpoint implements UpstreamEndpoint {
   readonly identity: string;
   /** The mTLS connector of the endpoint's pools (undefined for plain text). */
   readonly connector: buildConnector.connector | undefined;
-  /** Connections each of the endpoint's pools may open (`Infinity`: unlimited). */
+  /**
+   * Requests each of the endpoint's pools carries at once without queueing (`Infinity`: unlimited):
+   * its connections, times the streams per connection for HTTP/2.
+   */
   readonly connectionLimit: number;
-  readonly #createPool: () => Pool;
-  #pool: Pool;
+  /** The endpoint speaks HTTP/2. */
+  readonly http2: boolean;
+  readonly #createPool: () => EndpointPool;
+  #pool: EndpointPool;
   /** Pools replaced by `renewPool` that are still closing. */
   readonly #oldPools = new Set<Promise<void>>();
   #weight: number;
@@ -47,10 +52,12 @@ export class ManagedEndpoint implements UpstreamEndpoint {
    */
   constructor(
     resolved: ResolvedEndpoint,
-    createPool: () => Pool,
+    createPool: () => EndpointPool,
     connector?: buildConnector.connector,
     connectionLimit = Number.POSITIVE_INFINITY,
+    http2 = false,
   ) {
+    this.http2 = http2;
     this.key = resolved.key;
     this.origin = resolved.origin;
     this.identity = resolved.identity;
@@ -64,7 +71,7 @@ export class ManagedEndpoint implements UpstreamEndpoint {
   }
 
   /** The pool new requests are dispatched to. */
-  get pool(): Pool {
+  get pool(): EndpointPool {
     return this.#pool;
   }
 

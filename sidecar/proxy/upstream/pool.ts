@@ -11,6 +11,8 @@
 import { type buildConnector, Pool } from 'undici';
 import type { ConnectionPool, Endpoint } from '../config/types.ts';
 import { checkPort, endpointOrigin, normalizeAddress } from './address.ts';
+import { H2Pool } from './h2-pool.ts';
+import type { EndpointPool } from './types.ts';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 4000;
@@ -83,7 +85,9 @@ export function connectionLimit(
 }
 
 /**
- * A new undici `Pool` for one endpoint of `cluster`, origin `http://address:port` (`http://[::1]:port`
+ * A new pool for one endpoint of `cluster`: an undici `Pool` (HTTP/1.1), or for `http2` an `H2Pool`
+ * (h2c, or h2 over `connector`; its sessions are the pool's connections, `maxConnectionsPerEndpoint`
+ * and the connection share bound them; `idleTimeoutMs` and `connectTimeoutMs` apply alike). As an undici `Pool`: origin `http://address:port` (`http://[::1]:port`
  * for IPv6), or `https://…` with `connector` (an mTLS connector from upstream/tls.ts) as its `connect`.
  * `connectionShare` caps the pool's connections (the endpoint's share of the cluster's
  * `circuitBreakers.maxConnections`; see `connectionLimit`). Opens no connection until the first
@@ -95,12 +99,35 @@ export function createEndpointPool(
   cluster: { readonly name: string; readonly connectionPool?: ConnectionPool | undefined },
   connector?: buildConnector.connector,
   connectionShare?: number,
-): Pool {
+): Pool;
+export function createEndpointPool(
+  endpoint: Pick<Endpoint, 'address' | 'port'>,
+  cluster: { readonly name: string; readonly connectionPool?: ConnectionPool | undefined },
+  connector: buildConnector.connector | undefined,
+  connectionShare: number | undefined,
+  http2: boolean,
+): EndpointPool;
+export function createEndpointPool(
+  endpoint: Pick<Endpoint, 'address' | 'port'>,
+  cluster: { readonly name: string; readonly connectionPool?: ConnectionPool | undefined },
+  connector?: buildConnector.connector,
+  connectionShare?: number,
+  http2 = false,
+): EndpointPool {
   try {
     const address = normalizeAddress(endpoint.address);
     checkPort(endpoint.port);
     const base = poolOptions(cluster.connectionPool);
     const limit = connectionLimit(base, connectionShare);
+    if (http2) {
+      return new H2Pool({
+        origin: endpointOrigin(address, endpoint.port, connector === undefined ? 'http' : 'https'),
+        connector,
+        connectTimeoutMs: base.connectTimeout,
+        idleTimeoutMs: base.keepAliveTimeout,
+        maxSessions: limit,
+      });
+    }
     const options = { ...base, connections: Number.isFinite(limit) ? limit : null };
     if (connector === undefined) return new Pool(endpointOrigin(address, endpoint.port), options);
     return new Pool(endpointOrigin(address, endpoint.port, 'https'), { ...options, connect: connector });

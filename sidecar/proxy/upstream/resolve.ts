@@ -56,6 +56,8 @@ export interface ResolvedCluster {
   readonly connectionPool: ConnectionPool | undefined;
   /** True when endpoints are reached over mTLS (`tls.enabled`). */
   readonly tls: boolean;
+  /** True when endpoints speak HTTP/2 (`protocol: HTTP2`: h2c in plain text, h2 over mTLS). */
+  readonly http2: boolean;
   /** Equal fingerprints ⇔ equal pool options (and `circuitBreakers.maxConnections`), so pools can be kept. */
   readonly poolFingerprint: string;
   readonly endpoints: readonly ResolvedEndpoint[];
@@ -105,6 +107,7 @@ function resolveCluster(c: Cluster, endpoints: readonly Endpoint[]): ResolvedClu
     fail(where, messageOf(err), err);
   }
   const tls = c.tls?.enabled === true;
+  const http2 = c.protocol === 'HTTP2';
   const resilience = resolveResilience(where, c);
   const seen = new Set<string>();
   const resolved = endpoints.map((e) => {
@@ -119,9 +122,11 @@ function resolveCluster(c: Cluster, endpoints: readonly Endpoint[]): ResolvedClu
     hashHeader,
     connectionPool: c.connectionPool,
     tls,
+    http2,
     poolFingerprint: JSON.stringify({
       ...options,
       tls,
+      http2,
       maxConnections: resilience.circuitBreakers.maxConnections,
     }),
     endpoints: resolved,

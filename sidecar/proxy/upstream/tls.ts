@@ -10,8 +10,9 @@
  * - no TLS session is ever resumed (Node skips `checkServerIdentity` on resumption, and a session
  *   would outlive a rotation), so every connection is fully verified; connections themselves are
  *   pooled by undici and reused, so steady state makes no new handshakes;
- * - ALPN offers `http/1.1` only: the endpoint pools speak HTTP/1.1 (no `allowH2`) until the HTTP/2
- *   issue lands, and offering h2 would let a peer pick a protocol undici would not speak here;
+ * - ALPN offers exactly the protocol the cluster speaks (`alpn`: `http/1.1` for HTTP1 clusters, `h2`
+ *   for HTTP2 ones, RFC 7301), so a peer cannot pick a protocol the pool would not speak; an HTTP2
+ *   connection whose peer did not select `h2` fails as an `UpstreamTlsError`;
  * - a failure after the TCP connect and before the handshake completes is reported as an
  *   `UpstreamTlsError` (code `WEFT_UPSTREAM_TLS`) whose message names the endpoint and the reason
  *   (expected vs presented SPIFFE ID for a wrong peer); the forwarder answers it with 503
@@ -39,6 +40,8 @@ export interface MtlsConnectorOptions {
   readonly expectedIdentity: string;
   /** TCP connect + TLS handshake deadline (ms). */
   readonly connectTimeoutMs: number;
+  /** The one ALPN protocol to offer and require (default `http/1.1`; `h2` for HTTP/2 clusters). */
+  readonly alpn?: 'http/1.1' | 'h2';
 }
 
 /**
@@ -63,6 +66,8 @@ export function checkPeerIdentity(
 /** An undici connector that opens mTLS connections to one endpoint (see the module header). */
 export function createMtlsConnector(options: MtlsConnectorOptions): buildConnector.connector {
   const { tls: source, expectedIdentity, connectTimeoutMs } = options;
+  const alpn = options.alpn ?? 'http/1.1';
+  const alpnProtocols = [alpn];
   return (target, callback) => {
     const where = `${target.hostname}:${target.port}`;
     const material = source.material;
@@ -77,7 +82,7 @@ export function createMtlsConnector(options: MtlsConnectorOptions): buildConnect
       host: target.hostname,
       port: Number(target.port),
       secureContext: material.secureContext,
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: alpnProtocols,
       rejectUnauthorized: true,
       checkServerIdentity: (_host, cert) => checkPeerIdentity(cert, expectedIdentity, material.trustDomain),
     });
@@ -113,7 +118,13 @@ export function createMtlsConnector(options: MtlsConnectorOptions): buildConnect
     socket.once('connect', () => {
       tcpConnected = true;
     });
-    socket.once('secureConnect', () => finish(undefined));
+    socket.once('secureConnect', () =>
+      finish(
+        alpn === 'h2' && socket.alpnProtocol !== 'h2'
+          ? new Error(`the peer did not negotiate h2 by ALPN (got ${String(socket.alpnProtocol)})`)
+          : undefined,
+      ),
+    );
     socket.on('error', onError);
   };
 }

@@ -2,8 +2,19 @@
  * The upstream side's contract: clusters of endpoints, each endpoint one undici `Pool`
  * (keep-alive, HTTP/1.1), chosen by the cluster's load balancer.
  */
-import type { buildConnector, Pool } from 'undici';
+import type { buildConnector, Dispatcher } from 'undici';
 import type { ErrorKind } from '../errors.ts';
+
+/**
+ * An endpoint's connection pool: an undici `Pool` (HTTP/1.1) or an `H2Pool` (HTTP/2, h2-pool.ts),
+ * both behind undici's dispatcher contract.
+ */
+export interface EndpointPool {
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+  close(): Promise<void>;
+  readonly closed: boolean;
+  readonly destroyed: boolean;
+}
 
 /** One upstream host:port with its connection pool. `activeRequests` drives LEAST_REQUEST. */
 export interface UpstreamEndpoint {
@@ -11,7 +22,9 @@ export interface UpstreamEndpoint {
   readonly key: string;
   /** Origin for undici, e.g. `http://127.0.0.1:8080` (`https://…` over mTLS). */
   readonly origin: string;
-  readonly pool: Pool;
+  readonly pool: EndpointPool;
+  /** The endpoint speaks HTTP/2 (cluster `protocol: HTTP2`); absent/false: HTTP/1.1. */
+  readonly http2?: boolean;
   /** The mTLS connector for extra connections to this endpoint (undefined: plain text). */
   readonly connector?: buildConnector.connector | undefined;
   readonly labels: Readonly<Record<string, string>>;

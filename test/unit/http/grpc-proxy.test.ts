@@ -163,6 +163,8 @@ describe('retry on a Trailers-Only gRPC status', () => {
     expect(reply.body).toBe('partial');
     expect(b.bodies).toHaveLength(0);
     expect(r.events).toEqual([]);
+    // Recorded once, when the trailers brought the status: UNAVAILABLE as 503.
+    expect(r.cluster.outcomes.map((o) => o.outcome)).toEqual([{ kind: 'response', status: 503 }]);
   });
 
   it('does not retry a non-gRPC request on a grpc-status in its response head', async () => {
@@ -227,15 +229,22 @@ describe('mesh errors to a gRPC client', () => {
 });
 
 describe('gRPC request metrics', () => {
-  it('labels gRPC requests request_protocol="grpc" with grpc_response_status from the reply or response', async () => {
+  it('labels gRPC requests request_protocol="grpc" with grpc_response_status from a Trailers-Only head or trailers alike', async () => {
     const metrics = new ProxyMetrics({ service: 'web', workload: 'web-v1', namespace: 'default' });
     cleanups.push(() => metrics.close());
-    const a = await grpcUpstream((n) => (n === 0 ? { trailersOnly: 7 } : { trailersOnly: 0 }));
+    const script: GrpcAction[] = [
+      { trailersOnly: 7 },
+      { trailersOnly: 0 },
+      { body: 'plain', trailerStatus: 0 },
+      { body: 'streamed', trailerStatus: 15 },
+    ];
+    const a = await grpcUpstream((n) => script[n] as GrpcAction);
     const r = await rig([a]);
     await call(r.port);
     await call(r.port);
     const plain = await send(r.port, { path: '/' });
     expect(plain.status).toBe(200);
+    await call(r.port);
     const { body } = await metrics.expose();
     const lines = body.split('\n').filter((l) => l.startsWith('weft_requests_total{'));
     const count = (match: string[]): number =>
@@ -244,6 +253,8 @@ describe('gRPC request metrics', () => {
         .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
     expect(count(['request_protocol="grpc"', 'grpc_response_status="7"', 'response_code="200"'])).toBe(1);
     expect(count(['request_protocol="grpc"', 'grpc_response_status="0"'])).toBe(1);
-    expect(count(['request_protocol="http"', 'grpc_response_status=""'])).toBe(1);
+    expect(count(['request_protocol="http/1.1"', 'grpc_response_status=""'])).toBe(1);
+    // The same status in trailers counts alike.
+    expect(count(['request_protocol="grpc"', 'grpc_response_status="15"', 'response_code="200"'])).toBe(1);
   });
 });

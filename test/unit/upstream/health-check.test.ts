@@ -7,6 +7,7 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Pool } from 'undici';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { HealthCheck } from '../../../sidecar/proxy/config/types.ts';
 import type { HealthCheckEvent } from '../../../sidecar/proxy/telemetry/channels.ts';
@@ -178,7 +179,7 @@ describe('active health checks', () => {
     expect(first?.socket).not.toBe(second?.socket);
     expect(a.connections).toBe(2);
     const pool = manager.get('web')?.pick(ctx(Math.random))?.pool;
-    expect(pool?.stats.connected).toBe(0); // the endpoint's pool was never used
+    expect((pool as Pool | undefined)?.stats.connected).toBe(0); // the endpoint's pool was never used
   });
 
   it('picks from all endpoints when too many fail their checks (panic threshold)', async () => {

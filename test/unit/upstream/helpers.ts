@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Pool } from 'undici';
-import type { PickContext, UpstreamEndpoint } from '../../../sidecar/proxy/upstream/types.ts';
+import type { EndpointPool, PickContext, UpstreamEndpoint } from '../../../sidecar/proxy/upstream/types.ts';
 
 /** mulberry32: a small deterministic PRNG in [0, 1). */
 export function seeded(seed: number): () => number {
@@ -92,7 +92,11 @@ export async function stopUpstream(upstream: Upstream): Promise<void> {
 }
 
 /** GET `/` through `pool`; returns status and body text. */
-export async function get(pool: Pool, path = '/'): Promise<{ status: number; body: string; from: string }> {
+export async function get(
+  endpointPool: EndpointPool,
+  path = '/',
+): Promise<{ status: number; body: string; from: string }> {
+  const pool = endpointPool as Pool;
   const res = await pool.request({ method: 'GET', path });
   const body = await res.body.text();
   return { status: res.statusCode, body, from: String(res.headers['x-upstream']) };
@@ -102,6 +106,7 @@ export async function get(pool: Pool, path = '/'): Promise<{ status: number; bod
  * Waits until every connection of `pool` is free again. undici marks a client free on its `drain`
  * event, a macrotask after the response body resolves; a request sent before that opens a new socket.
  */
-export function poolIdle(pool: Pool): Promise<void> {
+export function poolIdle(endpointPool: EndpointPool): Promise<void> {
+  const pool = endpointPool as Pool;
   return until(() => pool.stats.connected > 0 && pool.stats.free === pool.stats.connected, 5000, 'idle pool');
 }
