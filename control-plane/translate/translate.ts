@@ -39,6 +39,7 @@ import { inboundRbac } from './authz.ts';
 import { buildClusters, lbSettings, type OutboundClusterRef } from './clusters.ts';
 import { meshMtls } from './mtls.ts';
 import { compareStrings } from './order.ts';
+import { withUpstreamProtocols } from './protocols.ts';
 import { applyRoutePolicy, type TrafficPolicies, trafficPolicies } from './resilience.ts';
 import { translateRouteRules } from './routes.ts';
 import {
@@ -201,7 +202,7 @@ export function translate(state: MeshState, proxy: ProxyIdentity): ProxySnapshot
       rbac !== undefined && l.name === INBOUND ? { ...l, rbac } : l,
     ),
     routes: [inboundRoutes(proxy.appPort), outboundConfig].sort((a, b) => compareStrings(a.name, b.name)),
-    clusters,
+    clusters: withUpstreamProtocols(clusters, used, indexServices(state.resources), proxy), // protocols.ts
     endpoints,
     ...(mtls !== undefined && { trustBundle: mtls.bundle }),
   };

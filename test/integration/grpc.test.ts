@@ -21,6 +21,7 @@
  * process is stopped by pid in `afterAll`; ports are dynamic.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -168,6 +169,37 @@ async function allStarted<T>(starts: readonly Promise<T>[]): Promise<T[]> {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
+/**
+ * One `Unary` call with the request header `grpc-timeout: <value>`, sent with node:http2 (whose
+ * header is exactly what we give it) through web's outbound listener to `echo`; resolves with the
+ * deadline the server saw (ms).
+ */
+async function deadlineSeenByServer(value: string): Promise<number> {
+  const session = connect(`http://127.0.0.1:${web.options.outboundPort}`);
+  try {
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      const message = Buffer.from('{}');
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': `${ECHO}/Unary`,
+        ':authority': 'echo',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'grpc-timeout': value,
+      });
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => resolve(Buffer.concat(chunks)));
+      stream.on('error', reject);
+      // One length-prefixed message: no compression, 4-byte big-endian length, the bytes.
+      stream.end(Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]));
+    });
+    return (JSON.parse(body.subarray(5).toString()) as { deadline_ms: number }).deadline_ms;
+  } finally {
+    session.close();
+  }
+}
+
 /** How many endpoints web's sidecar knows for `cluster`. */
 async function endpointCount(cluster: string): Promise<number> {
   const dump = await web.configDump();
@@ -292,11 +324,15 @@ describe('gRPC through two sidecars with mTLS (python grpcio client and servers)
       async () => (a.events.concat(b.events).some((e) => e.event === 'cancelled') ? true : undefined),
       { timeoutMs: 4000 },
     );
-    // grpc-timeout crossed both sidecars, rewritten to the time left (never more than asked).
-    const left = quick?.responses[0]?.deadline_ms as number;
+    // The server got a deadline (grpc-core rounds the grpc-timeout it sends up to 10 ms).
     expect(quick?.code).toBe('OK');
-    expect(left).toBeGreaterThan(3000);
-    expect(left).toBeLessThanOrEqual(5000);
+    expect(quick?.responses[0]?.deadline_ms).toBeGreaterThan(3000);
+    expect(quick?.responses[0]?.deadline_ms).toBeLessThanOrEqual(5010);
+    // An exact `grpc-timeout: 3000m` (node:http2 as the client) reaches the server as the time left
+    // after both sidecars: less than asked, never more.
+    const left = await deadlineSeenByServer('3000m');
+    expect(left).toBeLessThan(3000);
+    expect(left).toBeGreaterThan(2500);
   });
 
   it('retries UNAVAILABLE from one endpoint on another: every call succeeds', async () => {
