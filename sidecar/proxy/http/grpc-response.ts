@@ -1,14 +1,14 @@
 /**
- * Writing gRPC responses downstream: the proxy's own errors as gRPC statuses, and the head of a
- * forwarded Trailers-Only response (gRPC over HTTP/2, PROTOCOL-HTTP2.md: "Trailers-Only" is a
- * single HEADERS frame with END_STREAM carrying `:status`, `content-type` and `grpc-status`).
+ * The proxy's own errors written to a gRPC client as gRPC statuses, Trailers-Only (gRPC over
+ * HTTP/2, PROTOCOL-HTTP2.md: "Trailers-Only" is a single HEADERS frame with END_STREAM carrying
+ * `:status`, `content-type` and `grpc-status`). A forwarded Trailers-Only response keeps that
+ * shape too (forward.ts, `respondHeadOnly`).
  *
- * Both write the head with `setHeader` and leave it to `end()`: on an HTTP/2 stream (Node's
- * compatibility API) a head first written by `end()` goes out as one HEADERS frame that ends the
- * stream, a true Trailers-Only response. `writeHead` followed by `end()` would send HEADERS, then
- * an empty DATA frame ending the stream, with no trailers: gRPC clients (grpc-core) read that as
- * status UNKNOWN ("Stream removed"), not the status in the head. On HTTP/1.1 the head simply has
- * `content-length: 0`.
+ * The head is set with `setHeader` and left to `end()`: on an HTTP/2 stream (Node's compatibility
+ * API) a head first written by `end()` goes out as one HEADERS frame that ends the stream.
+ * `writeHead` followed by `end()` would send HEADERS, then an empty DATA frame ending the stream,
+ * with no trailers: gRPC clients (grpc-core) read that as status UNKNOWN ("Stream removed"), not
+ * the status in the head. On HTTP/1.1 the head simply has `content-length: 0`.
  *
  * Invariants: a reply is written once; after a head went out an error can only cut the stream
  * (as Envoy resets it): the client then sees the transport's status (e.g. CANCELLED, INTERNAL).
@@ -26,10 +26,7 @@ interface HeadWriter {
   setHeader(name: string, value: string | number | readonly string[]): unknown;
 }
 
-/**
- * Sets a response head without sending it, so the response's `end()` (or first `write`) sends it:
- * used for a forwarded Trailers-Only gRPC response, whose stream must end with the head.
- */
+/** Sets a response head without sending it, so the response's `end()` (or first `write`) sends it. */
 export function deferHead(res: HeadWriter, statusCode: number, headers: OutgoingHttpHeaders): void {
   res.statusCode = statusCode;
   for (const name of Object.keys(headers)) {
