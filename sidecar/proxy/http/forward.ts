@@ -268,7 +268,10 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   #bufferLimit(): number {
     const policy = this.#opts.retry;
     const { req } = this.#ctx;
-    const grpcRetries = this.#ctx.grpc && policy !== undefined && policy.retryOnGrpcStatus.size > 0;
+    const grpcRetries =
+      this.#ctx.grpc &&
+      policy !== undefined &&
+      (policy.retryOnGrpcStatus.size > 0 || policy.retryOnConnectFailure);
     if (
       policy === undefined ||
       policy.numRetries === 0 ||
@@ -538,6 +541,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
       remainingMs: this.#deadlineAtMs === 0 ? Number.POSITIVE_INFINITY : this.#deadlineAtMs - Date.now(),
       delayMs,
       trigger,
+      grpc: this.#ctx.grpc,
     });
     if (verdict === undefined) return false;
     if (verdict !== 'retry') {

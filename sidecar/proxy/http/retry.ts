@@ -12,8 +12,9 @@
  * response head, so nothing went downstream yet) is retried when that status is in the policy's
  * `retryOnGrpcStatus` (Envoy's `retry_on: unavailable, ...`), whatever the method (a gRPC call is a
  * POST; listing a code is the statement that such a call may be repeated, as in gRPC's own retry
- * policy, gRFC A6). A status in trailers after a streamed response cannot be retried: the head and
- * maybe messages already went downstream.
+ * policy, gRFC A6). A connect failure of a gRPC request is retried whatever the method too (when
+ * the policy retries connect failures): nothing reached the upstream. A status in trailers after a
+ * streamed response cannot be retried: the head and maybe messages already went downstream.
  *
  * Invariants: a verdict is `'retry'` only when an attempt is left, the method may be retried, the
  * body can be replayed and the back-off ends with time to spare before the request's deadline; the
@@ -99,6 +100,8 @@ export interface RetryState {
   readonly delayMs: number;
   /** What the retry is for; a gRPC status trigger is not subject to `retryMethods`. */
   readonly trigger?: RetryReason;
+  /** The request is gRPC: a connect failure is then retried whatever the method. */
+  readonly grpc?: boolean;
 }
 
 /**
@@ -112,7 +115,10 @@ export function retryVerdict(
   state: RetryState,
 ): 'retry' | Exclude<RetrySkipReason, 'budget_exhausted' | 'overflow'> | undefined {
   if (state.attempt > policy.numRetries) return undefined;
-  const anyMethod = state.trigger !== undefined && isGrpcTrigger(state.trigger);
+  const trigger = state.trigger;
+  const anyMethod =
+    trigger !== undefined &&
+    (isGrpcTrigger(trigger) || (state.grpc === true && trigger === 'connect_failure'));
   if (!anyMethod && !policy.retryMethods.has(state.method)) return undefined;
   if (!state.replayable) return 'body_not_replayable';
   if (state.remainingMs <= state.delayMs + TICK_MS) return 'no_time_left';

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RetryPolicy, Route } from '../../../sidecar/proxy/config/types.ts';
 import { ProxyMetrics } from '../../../sidecar/proxy/telemetry/metrics.ts';
@@ -25,6 +25,15 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
+
+/** A port on 127.0.0.1 with nothing listening. */
+async function closedPort(): Promise<number> {
+  const server = createTcpServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 /** What a fake gRPC upstream does with a call: a Trailers-Only status, or a body then trailers. */
 type GrpcAction =
@@ -82,11 +91,13 @@ async function grpcUpstream(script: (n: number) => GrpcAction): Promise<GrpcUpst
 }
 
 /** Upstreams behind cluster `c` (round robin from the first) and a proxy with `routes` (default: one route with `retry`). */
-async function rig(upstreams: readonly GrpcUpstream[], retry?: RetryPolicy, routes?: readonly Route[]) {
-  const cluster = new TestCluster(
-    'c',
-    upstreams.map((u) => endpointFor(u.port)),
-  );
+async function rig(
+  upstreams: readonly GrpcUpstream[],
+  retry?: RetryPolicy,
+  routes?: readonly Route[],
+  extraPorts: readonly number[] = [],
+) {
+  const cluster = new TestCluster('c', [...extraPorts, ...upstreams.map((u) => u.port)].map(endpointFor));
   cleanups.push(() => cluster.close());
   const proxy = await startProxy(routes ?? [route('r', 'c', retry === undefined ? {} : { retry })], [
     cluster,
@@ -165,6 +176,19 @@ describe('retry on a Trailers-Only gRPC status', () => {
     expect(r.events).toEqual([]);
     // Recorded once, when the trailers brought the status: UNAVAILABLE as 503.
     expect(r.cluster.outcomes.map((o) => o.outcome)).toEqual([{ kind: 'response', status: 503 }]);
+  });
+
+  it('retries a gRPC call whose connection failed on another endpoint, whatever the method', async () => {
+    const closed = await closedPort();
+    const b = await grpcUpstream(() => ({ body: 'ok', trailerStatus: 0 }));
+    const r = await rig([b], { numRetries: 1, retryOnConnectFailure: true, backoffBaseMs: 1 }, undefined, [
+      closed,
+    ]);
+    const body = randomBytes(100);
+    const reply = await call(r.port, body);
+    expect(reply.body).toBe('ok');
+    expect(b.bodies).toEqual([sha256(body)]);
+    expect(r.events).toEqual([{ cluster: 'c', retried: true, reason: 'connect_failure' }]);
   });
 
   it('does not retry a non-gRPC request on a grpc-status in its response head', async () => {

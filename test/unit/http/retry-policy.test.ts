@@ -240,6 +240,17 @@ describe('retry verdict', () => {
     ],
     ['a POST retried on a status class (not counted)', { method: 'POST', trigger: '5xx' }, undefined],
     [
+      'a gRPC POST retried on a connect failure',
+      { method: 'POST', trigger: 'connect_failure', grpc: true },
+      'retry',
+    ],
+    ['a gRPC POST not retried on a reset', { method: 'POST', trigger: 'reset', grpc: true }, undefined],
+    [
+      'a plain POST not retried on a connect failure',
+      { method: 'POST', trigger: 'connect_failure' },
+      undefined,
+    ],
+    [
       'a gRPC status retry with no attempt left',
       { method: 'POST', trigger: 'grpc_unavailable', attempt: 3 },
       undefined,
