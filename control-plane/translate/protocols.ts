@@ -1,39 +1,45 @@
 /**
- * Upstream protocols of a sidecar's clusters (`Cluster.protocol`, proto/weft/v1/config.proto) from
- * the Service ports' `appProtocol` (DESIGN §2: http | http2 | grpc | tcp):
- * - `outbound|<port>|<name>.<ns>`: HTTP2 when that Service port is `grpc` or `http2` (sidecars
- *   then talk h2 to each other, by ALPN over mTLS), else the proxy default (HTTP/1.1);
- * - `inbound|<appPort>`: HTTP2 (h2c to the app) when the port the sidecar's own Service routes (its
- *   first non-tcp port, services.ts) is `grpc` or `http2`.
- * HTTP/1.1 stays implicit (the field left out), so configs without HTTP/2 ports are unchanged.
+ * Upstream protocols of a sidecar's clusters (`Cluster.protocol`, issue 6), from the Service ports'
+ * `appProtocol` (http | http2 | grpc | tcp; default http):
+ * - clusters to other sidecars over mTLS are HTTP2: the connection negotiates h2 by ALPN and carries
+ *   many requests at once; the peer's inbound speaks to its app in the app's own protocol, so an
+ *   HTTP/1.1 app still sees HTTP/1.1 at both ends. In plain text (no mesh CA) a cluster is HTTP2
+ *   (h2c with prior knowledge, which the peer's listener detects) only for `http2`/`grpc` ports;
+ * - the inbound cluster (`inbound|<appPort>`) is HTTP2 (h2c) when the proxy's own Service port is
+ *   `http2` or `grpc`, HTTP/1.1 otherwise.
+ * HTTP/1.1 clusters leave the field unset (its default), so their config is unchanged.
  *
- * Invariants: pure; only the `protocol` field of the given clusters changes; order is kept.
+ * Pure: returns new cluster objects where the protocol is set.
  */
 import type { Cluster } from '../../sidecar/proxy/config/types.ts';
+import type { Resource } from '../resources/types.ts';
 import type { OutboundClusterRef } from './clusters.ts';
-import { inboundClusterName, type ServiceIndex, serviceKey } from './services.ts';
+import { inboundClusterName, indexServices, type MeshService, serviceKey } from './services.ts';
 import type { ProxyIdentity } from './types.ts';
 
-const HTTP2_APP_PROTOCOLS = new Set(['grpc', 'http2']);
-
-function isHttp2(appProtocol: string | undefined): boolean {
-  return appProtocol !== undefined && HTTP2_APP_PROTOCOLS.has(appProtocol);
+/** True when a Service port with `appProtocol` speaks HTTP/2 (`http2`, `grpc`). */
+export function speaksHttp2(appProtocol: string | undefined): boolean {
+  return appProtocol === 'http2' || appProtocol === 'grpc';
 }
 
-/** `clusters` with `protocol: HTTP2` where the Service port behind them speaks HTTP/2 (see the header). */
+function portProtocol(service: MeshService | undefined, port: number | undefined): string | undefined {
+  if (service === undefined || port === undefined) return undefined;
+  return service.ports.find((p) => p.port === port)?.appProtocol;
+}
+
+/** `clusters` with `protocol: HTTP2` set where the rules in the module header say so. */
 export function withUpstreamProtocols(
   clusters: readonly Cluster[],
-  used: readonly OutboundClusterRef[],
-  services: ServiceIndex,
-  proxy: Pick<ProxyIdentity, 'service' | 'namespace' | 'appPort'>,
+  refs: readonly OutboundClusterRef[],
+  resources: readonly Resource[],
+  proxy: ProxyIdentity,
+  mtls: boolean,
 ): Cluster[] {
   const http2 = new Set<string>();
-  for (const ref of used) {
-    if (isHttp2(ref.service.ports.find((p) => p.port === ref.port)?.appProtocol)) http2.add(ref.name);
+  for (const ref of refs) {
+    if (mtls || speaksHttp2(portProtocol(ref.service, ref.port))) http2.add(ref.name);
   }
-  const own = services.byKey.get(serviceKey(proxy.namespace, proxy.service));
-  if (own !== undefined && isHttp2(own.ports.find((p) => p.port === own.routedPort)?.appProtocol)) {
-    http2.add(inboundClusterName(proxy.appPort));
-  }
+  const own = indexServices(resources).byKey.get(serviceKey(proxy.namespace, proxy.service));
+  if (speaksHttp2(portProtocol(own, own?.routedPort))) http2.add(inboundClusterName(proxy.appPort));
   return clusters.map((c) => (http2.has(c.name) ? { ...c, protocol: 'HTTP2' } : c));
 }

@@ -202,7 +202,7 @@ export function translate(state: MeshState, proxy: ProxyIdentity): ProxySnapshot
       rbac !== undefined && l.name === INBOUND ? { ...l, rbac } : l,
     ),
     routes: [inboundRoutes(proxy.appPort), outboundConfig].sort((a, b) => compareStrings(a.name, b.name)),
-    clusters: withUpstreamProtocols(clusters, used, indexServices(state.resources), proxy), // protocols.ts
+    clusters: withUpstreamProtocols(clusters, used, state.resources, proxy, mtls !== undefined),
     endpoints,
     ...(mtls !== undefined && { trustBundle: mtls.bundle }),
   };

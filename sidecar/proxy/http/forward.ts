@@ -435,7 +435,14 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
       return;
     }
     res.on('drain', this.#onDrain);
-    res.writeHead(statusCode, out);
+    try {
+      res.writeHead(statusCode, out);
+    } catch (err) {
+      // e.g. a field value node:http2 refuses: the exchange fails, the process does not
+      this.#responseStarted = false;
+      this.fail('UPSTREAM_PROTOCOL_ERROR');
+      void err;
+    }
   }
 
   /**

@@ -11,8 +11,9 @@
  *   (node:http2 enforces it, including header data spread over CONTINUATION frames; nghttp2 ≥ 1.61
  *   also caps the CONTINUATION frames per header block, CVE-2024-27316);
  * - flow control: SETTINGS_INITIAL_WINDOW_SIZE per stream and the connection window we advertise;
- * - rapid reset (CVE-2023-44487): streams the client resets (RST_STREAM) before their response
- *   completed are counted per connection over `http2ResetWindowMs`; above `http2MaxResetsPerWindow`
+ * - rapid reset (CVE-2023-44487): streams reset (RST_STREAM, by the client; see `onStreamAborted`
+ *   for what is left out) before their response completed are counted per connection over
+ *   `http2ResetWindowMs`; above `http2MaxResetsPerWindow`
  *   the connection is closed at once with GOAWAY ENHANCE_YOUR_CALM (RFC 9113 §7). nghttp2's own
  *   stream-reset rate limit stays on behind it;
  * - invalid frames: `http2MaxInvalidFrames` before the session is closed (node `maxSessionInvalidFrames`),
@@ -33,7 +34,7 @@ import {
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
-const { NGHTTP2_ENHANCE_YOUR_CALM } = constants;
+const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_REFUSED_STREAM, NGHTTP2_INTERNAL_ERROR } = constants;
 
 /** Defaults of the HTTP/2 fields of `HttpConnectionLimits`. */
 export const HTTP2_LIMIT_DEFAULTS = {
@@ -176,9 +177,15 @@ export class DownstreamH2 {
 
 const kGuard = Symbol('weft.h2.guard');
 
-/** 'aborted' of a server stream: the client reset it before the response completed. */
+/**
+ * 'aborted' of a server stream: reset before its response completed. Not counted: streams refused
+ * by this side (REFUSED_STREAM, e.g. above a GOAWAY), streams this side reset on an internal error
+ * (INTERNAL_ERROR: an upstream broke mid-response), and anything once the session is going away.
+ */
 function onStreamAborted(this: ServerHttp2Stream): void {
   const session = this.session as (ServerHttp2Session & { [kGuard]?: DownstreamH2 }) | undefined;
-  if (session === undefined) return;
+  if (session === undefined || session.closed || session.destroyed) return;
+  const code = this.rstCode;
+  if (code === NGHTTP2_REFUSED_STREAM || code === NGHTTP2_INTERNAL_ERROR) return;
   session[kGuard]?.countReset(session);
 }

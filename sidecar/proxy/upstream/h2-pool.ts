@@ -34,7 +34,7 @@ import {
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { type buildConnector, type Dispatcher, errors } from 'undici';
+import { type buildConnector, Dispatcher, errors } from 'undici';
 
 const {
   NGHTTP2_CANCEL,
@@ -54,6 +54,13 @@ const NOT_FORWARDED = new Set([
   'upgrade',
   'http2-settings',
   'host',
+]);
+
+/** node:http2 errors of a stream that never left this process (its session was closing). */
+const NEVER_SENT = new Set([
+  'ERR_HTTP2_GOAWAY_SESSION',
+  'ERR_HTTP2_INVALID_SESSION',
+  'ERR_HTTP2_OUT_OF_STREAMS',
 ]);
 
 /** Times a request refused by the peer (GOAWAY, REFUSED_STREAM) is sent again. */
@@ -109,7 +116,7 @@ class SessionEntry {
   }
   /** Streams this session may still open now. */
   capacity(cap: number): number {
-    if (!this.ready || this.closing || this.session.destroyed) return 0;
+    if (!this.ready || this.closing || this.session.closed || this.session.destroyed) return 0;
     const peer = this.session.remoteSettings.maxConcurrentStreams ?? cap;
     return Math.min(peer, cap) - this.active;
   }
@@ -123,11 +130,20 @@ class H2Request implements Dispatcher.DispatchController {
   stream: ClientHttp2Stream | undefined;
   entry: SessionEntry | undefined;
   refusedRetries = 0;
+  /** The stream failed before it was sent (its session was going away). */
+  neverSent = false;
   /** A response head arrived (no more transparent retry). */
   responded = false;
   /** The response head came with END_STREAM (no body, no trailers: e.g. a gRPC Trailers-Only response). */
   headersEndStream = false;
   #trailers: IncomingHttpHeaders | undefined;
+  /**
+   * Body chunks read before the response head was delivered: node:http2 emits 'response' on the
+   * next tick, while DATA frames that came in the same read are pushed (and emitted) at once.
+   */
+  #early: Buffer[] | undefined;
+  /** The stream ended before the head was delivered. */
+  #endedEarly = false;
   #done = false;
   #aborted = false;
   #paused = false;
@@ -192,7 +208,7 @@ class H2Request implements Dispatcher.DispatchController {
       if (lower === 'te' && value !== 'trailers') continue;
       headers[lower] = value;
     }
-    headers[':authority'] ??= new URL(opts.origin as string).host;
+    headers[':authority'] ??= this.#pool.authority;
     const body = opts.body as Buffer | Readable | string | null | undefined;
     const streamed =
       body !== null && body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body);
@@ -204,7 +220,11 @@ class H2Request implements Dispatcher.DispatchController {
         waitForTrailers: trailersFrom !== undefined,
       });
     } catch (err) {
-      this.fail(new H2UpstreamError('WEFT_H2_SESSION_CLOSED', (err as Error).message, { cause: err }));
+      // The session is going away (GOAWAY, closed): the request never left, send it elsewhere.
+      entry.closing = true;
+      if (!this.#pool.retryRefused(this)) {
+        this.fail(new H2UpstreamError('WEFT_H2_SESSION_CLOSED', (err as Error).message, { cause: err }));
+      }
       return;
     }
     this.stream = stream;
@@ -215,11 +235,19 @@ class H2Request implements Dispatcher.DispatchController {
       this.#trailers = t;
     });
     stream.on('data', (chunk: Buffer) => {
-      if (!this.#done) this.handler.onResponseData?.(this, chunk);
+      if (this.#done) return;
+      if (this.responded) {
+        this.handler.onResponseData?.(this, chunk);
+        return;
+      }
+      this.#early ??= [];
+      this.#early.push(chunk);
     });
     stream.once('end', () => this.#onEnd());
-    stream.on('error', () => {
-      // the 'close' handler reports it
+    stream.on('error', (err: Error & { code?: string }) => {
+      // The 'close' handler reports it; a stream the session never sent (it was going away) is
+      // as good as refused.
+      if (NEVER_SENT.has(err.code ?? '')) this.neverSent = true;
     });
     stream.once('close', () => this.#onClose(stream));
     if (trailersFrom !== undefined) {
@@ -254,10 +282,20 @@ class H2Request implements Dispatcher.DispatchController {
     this.responded = true;
     this.headersEndStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     this.handler.onResponseStart?.(this, status, headers, '');
+    const early = this.#early;
+    if (early !== undefined) {
+      this.#early = undefined;
+      for (const chunk of early) if (!this.#done) this.handler.onResponseData?.(this, chunk);
+    }
+    if (this.#endedEarly) this.#onEnd();
   }
 
   #onEnd(): void {
-    if (this.#done || !this.responded) return;
+    if (this.#done) return;
+    if (!this.responded) {
+      this.#endedEarly = true;
+      return;
+    }
     this.#done = true;
     this.handler.onResponseEnd?.(this, (this.#trailers ?? {}) as Record<string, string | string[]>);
   }
@@ -267,7 +305,18 @@ class H2Request implements Dispatcher.DispatchController {
     if (entry !== undefined) this.#pool.streamClosed(entry);
     if (this.#done) return;
     const code = stream.rstCode ?? NGHTTP2_NO_ERROR;
-    if (code === NGHTTP2_REFUSED_STREAM && !this.responded && this.#pool.retryRefused(this)) return;
+    if (
+      (code === NGHTTP2_REFUSED_STREAM || this.neverSent) &&
+      !this.responded &&
+      this.#pool.retryRefused(this)
+    ) {
+      return;
+    }
+    if (code === NGHTTP2_NO_ERROR && !this.responded) {
+      // 'response' may still be on its way (node:http2 emits it on the next tick).
+      setImmediate(() => this.#closedWithoutHead(entry));
+      return;
+    }
     if (this.responded && code === NGHTTP2_NO_ERROR) {
       // The stream closed cleanly but 'end' has not been seen (no body was read): end it now.
       this.#onEnd();
@@ -285,6 +334,16 @@ class H2Request implements Dispatcher.DispatchController {
     );
   }
 
+  #closedWithoutHead(entry: SessionEntry | undefined): void {
+    if (this.#done || this.responded) return;
+    this.fail(
+      new H2UpstreamError(
+        entry?.session.destroyed === true ? 'WEFT_H2_SESSION_CLOSED' : 'WEFT_H2_STREAM_RESET',
+        'upstream HTTP/2 stream closed without a response',
+      ),
+    );
+  }
+
   /** Ends the request with `err` (once). */
   fail(err: Error): void {
     if (this.#done) return;
@@ -296,6 +355,7 @@ class H2Request implements Dispatcher.DispatchController {
   reset(): void {
     this.stream = undefined;
     this.entry = undefined;
+    this.neverSent = false;
   }
 }
 
@@ -303,7 +363,7 @@ class H2Request implements Dispatcher.DispatchController {
  * Multiplexed HTTP/2 sessions to one endpoint behind undici's dispatcher contract. See the module
  * header for the guarantees.
  */
-export class H2Pool {
+export class H2Pool extends Dispatcher {
   readonly #options: H2PoolOptions;
   readonly #url: URL;
   readonly #scheme: string;
@@ -317,6 +377,7 @@ export class H2Pool {
   #onClosed: (() => void) | undefined;
 
   constructor(options: H2PoolOptions) {
+    super();
     this.#options = options;
     this.#url = new URL(options.origin);
     this.#scheme = this.#url.protocol === 'https:' ? 'https' : 'http';
@@ -325,6 +386,11 @@ export class H2Pool {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** `host:port` of the endpoint (`:authority` of requests without `Host`). */
+  get authority(): string {
+    return this.#url.host;
   }
 
   get destroyed(): boolean {
@@ -337,7 +403,7 @@ export class H2Pool {
   }
 
   /** Sends a request (undici's `Dispatcher.dispatch` contract). Always returns true. */
-  dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const request = new H2Request(this, opts, handler);
     if (this.#closed) {
       request.fail(new errors.ClientClosedError());
@@ -383,7 +449,7 @@ export class H2Pool {
 
   /** Opens a session when requests wait and no connecting session will take them. */
   #maybeConnect(): void {
-    if (this.#queue.length === 0 || this.#closed) return;
+    if (this.#queue.length === 0 || this.#destroyed) return;
     if (this.#connecting > 0) return;
     if (this.#sessions.length + this.#connecting >= this.#options.maxSessions) return;
     this.#connecting++;
@@ -548,7 +614,8 @@ export class H2Pool {
     const body = request.opts.body;
     const replayable =
       body === null || body === undefined || typeof body === 'string' || Buffer.isBuffer(body);
-    if (!replayable || request.refusedRetries >= MAX_REFUSED_RETRIES || this.#closed) return false;
+    // A closed pool still finishes what it admitted: the retry may open a session of its own.
+    if (!replayable || request.refusedRetries >= MAX_REFUSED_RETRIES || this.#destroyed) return false;
     request.refusedRetries++;
     if (request.entry !== undefined) request.entry.closing = true;
     request.reset();
@@ -564,7 +631,16 @@ export class H2Pool {
    * Takes no new requests; queued ones and streams in flight finish, then sessions close (GOAWAY).
    * Resolves once every session closed.
    */
-  close(): Promise<void> {
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | undefined {
+    const done = this.#close();
+    if (callback === undefined) return done;
+    void done.then(callback);
+    return undefined;
+  }
+
+  #close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       for (const entry of this.#sessions) {
@@ -584,11 +660,22 @@ export class H2Pool {
   }
 
   /** Closes every session at once; requests in flight fail. */
-  destroy(): Promise<void> {
+  override destroy(): Promise<void>;
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | undefined {
+    this.#destroy();
+    const callback = typeof a === 'function' ? a : b;
+    if (callback === undefined) return Promise.resolve();
+    queueMicrotask(callback);
+    return undefined;
+  }
+
+  #destroy(): void {
     this.#closed = true;
     this.#destroyed = true;
     for (const request of this.#queue.splice(0)) request.fail(new errors.ClientDestroyedError());
     for (const entry of this.#sessions) entry.session.destroy();
-    return Promise.resolve();
   }
 }

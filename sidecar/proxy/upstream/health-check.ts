@@ -1,8 +1,8 @@
 /**
  * Active health checks for one cluster's endpoints (Envoy's HTTP health checker, reduced to what the
  * config offers): every `intervalMs` (plus up to 10 % jitter) each endpoint gets `GET <path>` on a
- * connection of its own — a one-off undici `Client`, not the endpoint's pool, sent with `reset: true`
- * and closed afterwards — so checks never queue behind traffic nor hold a pooled connection. A 2xx
+ * connection of its own — a one-off undici `Client` (a one-session `H2Pool` for an HTTP/2 endpoint),
+ * not the endpoint's pool, sent with `reset: true` and closed afterwards — so checks never queue behind traffic nor hold a pooled connection. A 2xx
  * answer within `timeoutMs` (connect included) is a success; anything else (another status, a connect
  * failure, a reset, no answer in time) a failure.
  *
@@ -21,9 +21,10 @@
  * ended (no overlap, whatever the timeout); every timer is unref'd; `sync` stops the checkers of
  * removed endpoints (aborting a check in flight) and `close()` stops all of them.
  */
-import { type buildConnector, Client } from 'undici';
+import { type buildConnector, Client, type Dispatcher } from 'undici';
 import type { HealthCheck } from '../config/types.ts';
 import { type HealthCheckEvent, healthCheckChannel } from '../telemetry/channels.ts';
+import { H2Pool } from './h2-pool.ts';
 import { MAX_TIMER_MS, uintField } from './settings.ts';
 
 /** The cluster's health check after defaulting. */
@@ -80,6 +81,8 @@ export interface HealthCheckTarget {
   /** `http://…`, or `https://…` with `connector`. */
   readonly origin: string;
   readonly connector?: buildConnector.connector | undefined;
+  /** The endpoint speaks HTTP/2 (h2c, or h2 over `connector`). */
+  readonly http2?: boolean;
 }
 
 export type HealthCheckState = 'HEALTHY' | 'UNHEALTHY';
@@ -106,7 +109,7 @@ class EndpointChecker {
   #successes = 0;
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
-  #client: Client | undefined;
+  #client: Dispatcher | undefined;
   #stopped = false;
   /** Bumped by `restart`/`stop`, so a check that was in flight then reports nothing. */
   #generation = 0;
@@ -165,14 +168,23 @@ class EndpointChecker {
   async #check(): Promise<void> {
     const generation = this.#generation;
     const s = this.#settings;
-    const { origin, connector } = this.target;
-    const client = new Client(origin, {
-      pipelining: 1,
-      connectTimeout: s.timeoutMs,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      ...(connector !== undefined && { connect: connector }),
-    });
+    const { origin, connector, http2 } = this.target;
+    const client: Dispatcher =
+      http2 === true
+        ? new H2Pool({
+            origin,
+            connector,
+            connectTimeoutMs: s.timeoutMs,
+            idleTimeoutMs: s.timeoutMs,
+            maxSessions: 1,
+          })
+        : new Client(origin, {
+            pipelining: 1,
+            connectTimeout: s.timeoutMs,
+            headersTimeout: 0,
+            bodyTimeout: 0,
+            ...(connector !== undefined && { connect: connector }),
+          });
     this.#client = client;
     const timer = setTimeout(() => client.destroy(new TimeoutError(s.timeoutMs)).catch(ignore), s.timeoutMs);
     timer.unref();
