@@ -222,7 +222,8 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   #attemptTimer: AttemptTimer | undefined;
   #backoffTimer: BackoffTimer | undefined;
   readonly #onDownstreamClose = (): void => {
-    if (!this.#ctx.res.writableFinished) this.fail('DOWNSTREAM_DISCONNECT');
+    // Not `res.writableFinished`: node:http2's compat response says finished on a stream the client reset.
+    if (!this.#headOnly) this.fail('DOWNSTREAM_DISCONNECT');
   };
   readonly #onDrain = (): void => {
     this.#current?.controller?.resume();

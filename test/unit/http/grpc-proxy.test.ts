@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, constants } from 'node:http2';
 import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RetryPolicy, Route } from '../../../sidecar/proxy/config/types.ts';
@@ -19,6 +20,7 @@ import {
   sha256,
   startProxy,
   TestCluster,
+  until,
 } from './retry-helpers.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -48,10 +50,17 @@ interface GrpcUpstream {
   close(): Promise<void>;
 }
 
-/** An HTTP/1.1 server answering every request as `script(n)` says (gRPC-shaped heads and trailers). */
-async function grpcUpstream(script: (n: number) => GrpcAction): Promise<GrpcUpstream> {
+/**
+ * An HTTP/1.1 server answering every request as `script(n)` says (gRPC-shaped heads and trailers);
+ * `onRequest` sees each request first.
+ */
+async function grpcUpstream(
+  script: (n: number) => GrpcAction,
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<GrpcUpstream> {
   const bodies: string[] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    onRequest?.(req, res);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -249,6 +258,52 @@ describe('mesh errors to a gRPC client', () => {
     expect(httpReply.status).toBe(503);
     expect(httpReply.headers['grpc-status']).toBeUndefined();
     expect(httpReply.headers['x-weft-error']).toBe('CLUSTER_NOT_FOUND');
+  });
+});
+
+describe('a gRPC client that cancels (HTTP/2 RST_STREAM)', () => {
+  it('aborts the upstream call at once, and a late Trailers-Only answer harms nothing', async () => {
+    let upstreamClosed: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => {
+      upstreamClosed = resolve;
+    });
+    let answerLate: (() => void) | undefined;
+    const a = await grpcUpstream(
+      (n) => (n === 0 ? 'hang' : { trailersOnly: 0 }),
+      (req, res) => {
+        if (answerLate !== undefined) return;
+        req.socket.once('close', () => upstreamClosed());
+        answerLate = () => {
+          if (!res.writableEnded && !res.destroyed) {
+            res.writeHead(200, {
+              'content-type': 'application/grpc',
+              'grpc-status': '4',
+              'content-length': '0',
+            });
+            res.end();
+          }
+        };
+      },
+    );
+    const r = await rig([a]);
+    const session = connect(`http://127.0.0.1:${r.port}`);
+    cleanups.push(() => new Promise<void>((resolve) => session.close(() => resolve())));
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/weft.test.Echo/Unary',
+      ':authority': 'svc',
+      ...GRPC_HEADERS,
+    });
+    stream.on('error', () => undefined);
+    stream.end(Buffer.from([0, 0, 0, 0, 0]));
+    await until(() => a.bodies.length === 1, 5000, 'the call to reach the upstream');
+    stream.close(constants.NGHTTP2_CANCEL);
+    await closed; // the proxy gave up the upstream request (its connection closed)
+    answerLate?.();
+    // The proxy is still serving.
+    const reply = await call(r.port);
+    expect(reply.status).toBe(200);
+    expect(reply.headers['grpc-status']).toBe('0');
   });
 });
 
