@@ -18,7 +18,7 @@ import {
   type Http2Server,
   type IncomingHttpHeaders,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,9 @@ let rootFile = '';
 const files: Record<string, { cert: string; key: string }> = {};
 let app1: Server;
 let app2: Http2Server;
+let app3: Http2Server;
+/** app3: sessions opened, and the most streams seen open at once on one session. */
+const app3Stats = { sessions: 0, maxOpen: 0, goaways: 0 };
 let api: RunningSidecar;
 let web: RunningSidecar;
 
@@ -105,6 +108,38 @@ function startApp2(): Promise<Http2Server> {
       const seen: Seen = { version: '2.0', headers, body: Buffer.concat(chunks).toString() };
       stream.respond({ ':status': 200, 'content-type': 'application/json' });
       stream.end(JSON.stringify(seen));
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/**
+ * h2c app that allows 2 concurrent streams per connection and closes every connection (GOAWAY)
+ * after 5 streams: a pool must open more sessions and resend what a GOAWAY left unprocessed.
+ */
+function startApp3(): Promise<Http2Server> {
+  const server = createH2Server({ settings: { maxConcurrentStreams: 2 } });
+  server.on('session', (session) => {
+    app3Stats.sessions++;
+    let streams = 0;
+    let open = 0;
+    session.on('stream', (stream) => {
+      streams++;
+      open++;
+      app3Stats.maxOpen = Math.max(app3Stats.maxOpen, open);
+      stream.on('close', () => {
+        open--;
+      });
+      stream.resume();
+      setTimeout(() => {
+        if (stream.destroyed) return;
+        stream.respond({ ':status': 200 });
+        stream.end('limited');
+      }, 10);
+      if (streams === 5) {
+        app3Stats.goaways++;
+        session.close();
+      }
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
@@ -185,16 +220,23 @@ function webBootstrap(apiPort: number): Bootstrap {
             domains: ['api'],
             routes: [{ name: 'api', route: { clusters: [{ name: 'api' }] } }],
           },
+          {
+            name: 'limited',
+            domains: ['limited'],
+            routes: [{ name: 'limited', route: { clusters: [{ name: 'limited' }] } }],
+          },
         ],
       },
     ],
     clusters: [
       { name: 'api', tls: { enabled: true }, protocol: 'HTTP2' },
       { name: 'direct', protocol: 'HTTP2' },
+      { name: 'limited', protocol: 'HTTP2' },
     ],
     endpoints: [
       { clusterName: 'api', endpoints: [toApi] },
       { clusterName: 'direct', endpoints: [{ address: '127.0.0.1', port: portOf(app2) }] },
+      { clusterName: 'limited', endpoints: [{ address: '127.0.0.1', port: portOf(app3) }] },
     ],
     trustBundle: { trustDomain: TD, rootsPem: [mesh.certPem] },
   };
@@ -263,6 +305,41 @@ function h2request(
   });
 }
 
+/** An HTTP/2 frame (RFC 9113 §4.1). */
+function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, payload]);
+}
+
+/** HPACK integer with an `n`-bit prefix (RFC 7541 §5.1), first byte ORed with `mask`. */
+function hpackInt(value: number, n: number, mask: number): Buffer {
+  const max = (1 << n) - 1;
+  if (value < max) return Buffer.from([mask | value]);
+  const out = [mask | max];
+  let rest = value - max;
+  while (rest >= 128) {
+    out.push((rest & 0x7f) | 0x80);
+    rest >>= 7;
+  }
+  out.push(rest);
+  return Buffer.from(out);
+}
+
+/** A literal header field without indexing, new name (RFC 7541 §6.2.2). */
+function literal(name: string, value: string): Buffer {
+  return Buffer.concat([
+    Buffer.from([0]),
+    hpackInt(name.length, 7, 0),
+    Buffer.from(name),
+    hpackInt(value.length, 7, 0),
+    Buffer.from(value),
+  ]);
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'weft-h2-'));
   mesh = createCa('weft test mesh root');
@@ -271,6 +348,7 @@ beforeAll(async () => {
   for (const [name, id] of Object.entries(ID)) files[name] = await writeCertKey(dir, name, mesh.leaf(id));
   app1 = await startApp1();
   app2 = await startApp2();
+  app3 = await startApp3();
   const certArgs = (name: string) => ['--cert', files[name]?.cert ?? '', '--key', files[name]?.key ?? ''];
   api = await startSidecar(apiBootstrap(), { extraArgs: certArgs('api') });
   web = await startSidecar(webBootstrap(api.ports.inbound ?? 0), { extraArgs: certArgs('web') });
@@ -281,6 +359,7 @@ afterAll(async () => {
   app1?.closeAllConnections();
   await new Promise((r) => app1?.close(r));
   await new Promise((r) => app2?.close(r));
+  await new Promise((r) => app3?.close(r));
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -439,6 +518,26 @@ describe('h2c upstream and trailers', () => {
   });
 });
 
+describe('HTTP/2 upstream sessions', () => {
+  it("respects the peer's max concurrent streams with more sessions, and resends what a GOAWAY left unprocessed", async () => {
+    const session = connect(web.url('outbound'));
+    try {
+      const replies = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          h2request(session, { ':method': 'GET', ':path': '/l', ':authority': 'limited' }),
+        ),
+      );
+      const seen = replies.map((r) => `${r.headers[':status']} ${r.body}`);
+      expect(seen.filter((r) => r !== '200 limited')).toEqual([]);
+    } finally {
+      session.close();
+    }
+    expect(app3Stats.maxOpen).toBeLessThanOrEqual(2);
+    expect(app3Stats.goaways).toBeGreaterThanOrEqual(1);
+    expect(app3Stats.sessions).toBeGreaterThan(app3Stats.goaways);
+  });
+});
+
 describe('HTTP/2 load and limits', () => {
   it('h2load: 2000 requests, 100 streams on 10 connections, through two sidecars with 0 errors', async () => {
     const r = await run(
@@ -449,6 +548,53 @@ describe('HTTP/2 load and limits', () => {
     expect(r.stdout).toContain('2000 succeeded, 0 failed, 0 errored');
     expect(r.stdout).toMatch(/status codes: 2000 2xx/);
   }, 150_000);
+
+  it('closes a connection that sends a CONTINUATION flood (an endless header block); other clients are unaffected', async () => {
+    const port = Number(new URL(web.url('outbound')).port);
+    const socket = tcpConnect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    const received: Buffer[] = [];
+    socket.on('data', (c: Buffer) => received.push(c));
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // preface, empty SETTINGS, then HEADERS for stream 1 without END_HEADERS: GET / on `direct`
+    const block = Buffer.concat([Buffer.from([0x82, 0x84, 0x86]), literal(':authority', 'direct')]);
+    socket.write(
+      Buffer.concat([
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+        frame(4, 0, 0, Buffer.alloc(0)),
+        frame(1, 0x1, 1, block),
+      ]),
+    );
+    const continuation = frame(9, 0, 1, literal('x-flood', 'a'.repeat(1000)));
+    let sent = 0;
+    for (; sent < 2000 && !socket.destroyed; sent++) {
+      if (!socket.write(continuation)) await new Promise((r) => setTimeout(r, 1));
+    }
+    // a well-behaved client meanwhile
+    const good = connect(web.url('outbound'));
+    const ok = await h2request(good, { ':method': 'GET', ':path': '/fine', ':authority': 'direct' });
+    good.close();
+    expect(ok.headers[':status']).toBe(200);
+    const closedByServer = await Promise.race([
+      closed.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
+    ]);
+    socket.destroy();
+    // node:http2 ends the connection (GOAWAY, then close; the unread flood behind it makes the
+    // kernel reset the TCP connection, so the GOAWAY itself may not arrive): never a response
+    // HEADERS for stream 1, and the flood stops early
+    const bytes = Buffer.concat(received);
+    const types: number[] = [];
+    for (let i = 0; i + 9 <= bytes.length; ) {
+      const length = bytes.readUIntBE(i, 3);
+      types.push(bytes[i + 3] as number);
+      i += 9 + length;
+    }
+    expect(types).not.toContain(1);
+    expect(closedByServer || types.includes(3) || types.includes(7)).toBe(true);
+    expect(sent).toBeLessThan(2000);
+  }, 30_000);
 
   it('closes a rapid-reset flood connection with GOAWAY ENHANCE_YOUR_CALM while a parallel client sees no errors', async () => {
     const attacker = connect(web.url('outbound'));

@@ -90,12 +90,17 @@ class MtlsConnection {
    * No keep-alive from now on: responses not yet started (and those of later requests) say
    * `Connection: close`; if the connection stays idle for `drainMs`, it is ended.
    */
-  retire(drainMs: number): void {
+  retire(drainMs: number, fresh = false): void {
     if (this.retiring) return;
     this.retiring = true;
     this.#drainMs = drainMs;
-    if (this.h2Session !== undefined) {
-      this.h2Session.close();
+    const session = this.h2Session;
+    if (session !== undefined) {
+      // HTTP/2: GOAWAY (streams in flight finish). With a fresh certificate in place, at once;
+      // at the connection's deadline, after the drain period, as an idle HTTP/1.1 connection:
+      // while a late certificate renewal is pending, new handshakes would fail.
+      if (fresh) session.close();
+      else setTimeout(() => session.close(), drainMs).unref();
       return;
     }
     for (const res of this.responses) if (!res.headersSent) res.shouldKeepAlive = false;
@@ -192,7 +197,7 @@ export class DownstreamTls {
     });
     this.#material = material;
     for (const conn of this.#connections.values()) {
-      if (conn.generation < material.generation) conn.retire(this.#drainMs);
+      if (conn.generation < material.generation) conn.retire(this.#drainMs, true);
     }
   }
 

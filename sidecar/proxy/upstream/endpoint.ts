@@ -9,13 +9,15 @@
  *
  * An mTLS endpoint's pool is renewed when the proxy's certificate changes (`renewPool`): new requests
  * go to a fresh pool (new connections, new certificate) while the old pool closes gracefully — its
- * idle connections at once, busy ones after their requests finish.
+ * idle connections at once, busy ones after their requests finish. An HTTP/2 pool renews itself
+ * (`H2Pool.renew`: a new session first, the old ones closed once it is ready).
  *
  * `connectionLimit` is the `connections` of the endpoint's pools (its share of the cluster's
  * `circuitBreakers.maxConnections`, fixed when the endpoint is made); the cluster sums it into the
  * connection capacity that tells active requests from pending ones.
  */
 import type { buildConnector } from 'undici';
+import { H2Pool } from './h2-pool.ts';
 import type { EndpointHealth, ResolvedEndpoint } from './resolve.ts';
 import type { EndpointPool, UpstreamEndpoint } from './types.ts';
 
@@ -81,6 +83,10 @@ export class ManagedEndpoint implements UpstreamEndpoint {
    */
   renewPool(): void {
     if (this.#closing) return;
+    if (this.#pool instanceof H2Pool) {
+      this.#pool.renew(); // make before break on the same pool (h2-pool.ts)
+      return;
+    }
     const old = this.#pool;
     this.#pool = this.#createPool();
     const closed = old.close().catch(() => undefined);

@@ -87,6 +87,11 @@ export const DEFAULT_H2_STREAMS_PER_SESSION = 100;
 export const DEFAULT_UPSTREAM_STREAM_WINDOW_BYTES = 1 << 20;
 export const DEFAULT_UPSTREAM_CONNECTION_WINDOW_BYTES = 1 << 24;
 
+function hasFields(map: NodeJS.Dict<unknown>): boolean {
+  for (const _ in map) return true;
+  return false;
+}
+
 /** An error with the `code` the forwarder classifies. */
 export class H2UpstreamError extends Error {
   readonly code: string;
@@ -110,6 +115,8 @@ class SessionEntry {
   ready = false;
   /** GOAWAY received or closing: no new streams. */
   closing = false;
+  /** Made with a previous certificate (`renew`): used only until a fresh session is ready. */
+  stale = false;
   idleTimer: NodeJS.Timeout | undefined;
   constructor(session: ClientHttp2Session) {
     this.session = session;
@@ -212,7 +219,12 @@ class H2Request implements Dispatcher.DispatchController {
     const body = opts.body as Buffer | Readable | string | null | undefined;
     const streamed =
       body !== null && body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body);
-    const trailersFrom = streamed ? opts.trailersFrom : undefined;
+    // A streamed body's trailers are known at its end; a body in memory was read whole, so its
+    // trailers are known now (sent only when there are some).
+    const trailersFrom =
+      streamed || (opts.trailersFrom !== undefined && hasFields(opts.trailersFrom.trailers))
+        ? opts.trailersFrom
+        : undefined;
     let stream: ClientHttp2Stream;
     try {
       stream = entry.session.request(headers, {
@@ -433,18 +445,58 @@ export class H2Pool extends Dispatcher {
     request.start(entry, this.#scheme);
   }
 
-  /** The ready session with the most free streams (ties: the oldest), or undefined. */
+  /**
+   * The ready session with the most free streams (ties: the oldest), or undefined; a stale session
+   * (see `renew`) only when no fresh one has room.
+   */
   #pick(): SessionEntry | undefined {
     let best: SessionEntry | undefined;
     let bestFree = 0;
+    let stale: SessionEntry | undefined;
     for (const entry of this.#sessions) {
       const free = entry.capacity(this.#streamCap);
+      if (free <= 0) continue;
+      if (entry.stale) {
+        stale ??= entry;
+        continue;
+      }
       if (free > bestFree) {
         best = entry;
         bestFree = free;
       }
     }
-    return best;
+    return best ?? stale;
+  }
+
+  /**
+   * After a certificate rotation: make before break. A new session is opened (with the current
+   * certificate, read by the connector); the sessions open now serve requests until it is ready, and
+   * are then closed gracefully (GOAWAY, streams in flight finish). Should the new connection fail,
+   * they keep serving, so a peer whose own renewal is late does not turn a rotation into errors.
+   */
+  renew(): void {
+    if (this.#closed) return;
+    let any = false;
+    for (const entry of this.#sessions) {
+      if (!entry.closing) {
+        entry.stale = true;
+        any = true;
+      }
+    }
+    if (any && this.#connecting === 0) {
+      this.#connecting++;
+      this.#openSession();
+    }
+  }
+
+  /** A fresh session is ready: stale ones close gracefully. */
+  #retireStale(): void {
+    for (const entry of this.#sessions) {
+      if (entry.stale && !entry.closing) {
+        entry.closing = true;
+        entry.session.close();
+      }
+    }
   }
 
   /** Opens a session when requests wait and no connecting session will take them. */
@@ -510,6 +562,7 @@ export class H2Pool extends Dispatcher {
           // the session is already going away; 'close' cleans up
         }
         entry.ready = true;
+        this.#retireStale();
         this.#sessions.push(entry);
         this.#drainQueue();
         this.#armIdle(entry);
