@@ -115,7 +115,7 @@ function startApp2(): Promise<Http2Server> {
 
 /**
  * h2c app that allows 2 concurrent streams per connection and closes every connection (GOAWAY)
- * after 5 streams: a pool must open more sessions and resend what a GOAWAY left unprocessed.
+ * after 2 streams: a pool must open more sessions and resend what a GOAWAY left unprocessed.
  */
 function startApp3(): Promise<Http2Server> {
   const server = createH2Server({ settings: { maxConcurrentStreams: 2 } });
@@ -136,7 +136,7 @@ function startApp3(): Promise<Http2Server> {
         stream.respond({ ':status': 200 });
         stream.end('limited');
       }, 10);
-      if (streams === 5) {
+      if (streams === 2) {
         app3Stats.goaways++;
         session.close();
       }
@@ -534,7 +534,7 @@ describe('HTTP/2 upstream sessions', () => {
     }
     expect(app3Stats.maxOpen).toBeLessThanOrEqual(2);
     expect(app3Stats.goaways).toBeGreaterThanOrEqual(1);
-    expect(app3Stats.sessions).toBeGreaterThan(app3Stats.goaways);
+    expect(app3Stats.sessions).toBeGreaterThanOrEqual(2);
   });
 });
 

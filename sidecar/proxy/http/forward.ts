@@ -112,6 +112,7 @@ function hasFields(map: HeaderMap): boolean {
  */
 function respondHeadOnly(res: DownstreamResponse, status: number, headers: HeaderMap): void {
   const stream = (res as unknown as Http2ServerResponse).stream;
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
   stream.respond({ ...headers, ':status': status }, { endStream: true });
 }
 
