@@ -545,6 +545,12 @@ describe('HTTP/2 load and limits', () => {
       ['-n', '2000', '-c', '10', '-m', '10', '-H', ':authority: api', `${web.url('outbound')}/load`],
       120_000,
     );
+    console.log(
+      `[http2] h2load: ${r.stdout
+        .split('\n')
+        .filter((l) => /finished in|requests:|time for request/.test(l))
+        .join(' | ')}`,
+    );
     expect(r.stdout).toContain('2000 succeeded, 0 failed, 0 errored');
     expect(r.stdout).toMatch(/status codes: 2000 2xx/);
   }, 150_000);
