@@ -17,8 +17,10 @@
  * - `5xx` → every status 500..599 plus connect failures and resets (Envoy's 5xx includes both);
  *   `gateway-error` → 502, 503, 504 plus connect failures and resets; `retriable-4xx` → 409;
  * - `retriable-status-codes` → retryOn.httpStatusCodes (default [503]);
- * - the gRPC triggers (cancelled, deadline-exceeded, internal, resource-exhausted, unavailable)
- *   need gRPC-status retries, which the proxy does not have yet: accepted, no effect.
+ * - the gRPC triggers → retryOnGrpcStatus: `cancelled` 1, `deadline-exceeded` 4, `internal` 13,
+ *   `resource-exhausted` 8, `unavailable` 14 (Envoy's x-envoy-retry-grpc-on names). The proxy
+ *   retries them only for gRPC requests answered Trailers-Only (see sidecar/proxy/http/retry.ts);
+ *   a gRPC call is a POST, and these retries are not limited to the idempotent methods.
  * triggers unset are Envoy Gateway's default: connect-failure, refused-stream and
  * retriable-status-codes.
  *
@@ -44,6 +46,14 @@ const RETRIABLE_4XX: readonly number[] = [409];
 /** Envoy Gateway's retryOn when none is given. */
 const DEFAULT_TRIGGERS: readonly string[] = ['connect-failure', 'refused-stream', 'retriable-status-codes'];
 const DEFAULT_STATUS_CODES: readonly number[] = [503];
+/** Envoy's gRPC retry_on triggers and the gRPC status each one retries. */
+const GRPC_TRIGGERS: Readonly<Record<string, number>> = {
+  cancelled: 1,
+  'deadline-exceeded': 4,
+  'resource-exhausted': 8,
+  internal: 13,
+  unavailable: 14,
+};
 
 /** A GEP-2257 duration as uint32 milliseconds (validated resources only). */
 export function durationMs(duration: string): number {
@@ -92,12 +102,17 @@ export function policyRetry(retry: PolicyRetryView): RetryPolicy | undefined {
   if (triggers.has('5xx')) for (const c of ALL_5XX) codes.add(c);
   if (triggers.has('gateway-error')) for (const c of GATEWAY_ERRORS) codes.add(c);
   if (triggers.has('retriable-4xx')) for (const c of RETRIABLE_4XX) codes.add(c);
+  const grpcCodes = [...triggers]
+    .map((t) => GRPC_TRIGGERS[t])
+    .filter((c): c is number => c !== undefined)
+    .sort((a, b) => a - b);
   const anyError = triggers.has('5xx') || triggers.has('gateway-error');
   const perTry = retry.perRetry?.timeout;
   const backOff = retry.perRetry?.backOff;
   return {
     numRetries,
     ...statuses(codes),
+    ...(grpcCodes.length > 0 && { retryOnGrpcStatus: grpcCodes }),
     ...((anyError || triggers.has('connect-failure')) && { retryOnConnectFailure: true }),
     ...((anyError || triggers.has('reset') || triggers.has('refused-stream')) && { retryOnReset: true }),
     ...(perTry !== undefined && durationMs(perTry) > 0 && { perTryTimeoutMs: durationMs(perTry) }),

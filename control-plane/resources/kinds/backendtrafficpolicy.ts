@@ -11,6 +11,8 @@
  *     numRetries: 2                                       # default 2 (0..100)
  *     perRetry: {timeout: 500ms, backOff: {baseInterval: 25ms, maxInterval: 250ms}}
  *     retryOn: {triggers: [connect-failure, reset, retriable-status-codes], httpStatusCodes: [503]}
+ *                                                         # gRPC: cancelled, deadline-exceeded, internal,
+ *                                                         #   resource-exhausted, unavailable
  *     budget: {percent: 20, minRetriesPerSecond: 3}       # defaults 20 % and 3 (Envoy's)
  *   timeout: {tcp: {connectTimeout: 2s, idleTimeout: 1h}, http: {requestTimeout: 10s, connectionIdleTimeout: 1h}}
  *                                                         # tcp.idleTimeout: TCP services (appProtocol tcp), default 1h

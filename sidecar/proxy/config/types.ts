@@ -212,6 +212,8 @@ export interface RetryPolicy {
   readonly backoffMaxMs?: number;
   readonly retryMethods?: readonly string[];
   readonly maxBufferedBodyBytes?: number;
+  /** gRPC status codes (0..16) retried on a Trailers-Only response to a gRPC request. */
+  readonly retryOnGrpcStatus?: readonly number[];
 }
 
 export interface FaultInjection {

@@ -41,6 +41,8 @@ export interface ResponseTap {
   end?(): void;
 }
 
+import { isGrpcContentType } from './grpc-status.ts';
+
 /** The downstream request: a readable body plus the request head (HTTP/1.1 or HTTP/2). */
 export interface DownstreamRequest extends Readable {
   readonly method?: string | undefined;
@@ -58,12 +60,15 @@ export interface DownstreamRequest extends Readable {
 /** The downstream response (node:http `ServerResponse` or node:http2 `Http2ServerResponse`). */
 export interface DownstreamResponse {
   readonly headersSent: boolean;
+  /** The status the head will carry when `end()` writes it (grpc-response.ts: Trailers-Only). */
+  statusCode: number;
+  /** Sets a field of a head not yet sent. */
+  setHeader(name: string, value: string | number | readonly string[]): unknown;
   readonly writableFinished: boolean;
   writeHead(statusCode: number, headers?: OutgoingHttpHeaders): unknown;
   write(chunk: Buffer | string): boolean;
   end(): unknown;
   end(chunk: Uint8Array | string): unknown;
-  setHeader(name: string, value: number | string | readonly string[]): unknown;
   /** HTTP/1.1 only (node:http): false closes the connection after this response. */
   shouldKeepAlive?: boolean;
   destroy(error?: Error): unknown;
@@ -129,6 +134,13 @@ export class RequestContext {
   requestBytes = -1;
   /** Final status sent downstream (0 until the head is written). */
   status = 0;
+  /** The request is gRPC (`content-type: application/grpc*`, grpc-status.ts). */
+  readonly grpc: boolean;
+  /**
+   * The response's gRPC status (from its trailers, or its head when Trailers-Only, or the local
+   * reply's); -1 when none was seen.
+   */
+  grpcStatus = -1;
   /** The error kind of a local reply or a broken exchange; '' when none. */
   flags: ErrorKind | '' = '';
   /** Attempts made upstream (a keep-alive race retry makes 2). */
@@ -159,6 +171,7 @@ export class RequestContext {
     this.acceptsTrailers = h2 || (te !== undefined && String(te).toLowerCase().includes('trailers'));
     this.listener = listener;
     this.startMs = startMs;
+    this.grpc = isGrpcContentType(req.headers['content-type']);
   }
 }
 

@@ -9,7 +9,10 @@
  * carries `x-weft-attempt: <n>` (1-based; a client's value is overwritten, except that an inbound
  * listener keeps the calling sidecar's) and, when the request
  * has a valid `grpc-timeout`, that header rewritten to the time left. Every attempt's outcome is
- * recorded on the cluster (`record`): the response status at the response head, or the error kind.
+ * recorded on the cluster (`record`): the response status at the response head, or the error kind;
+ * for a gRPC request, the gRPC status as `grpcToHttpStatus` maps it (grpc-status.ts), from a
+ * Trailers-Only head at once, or from the trailers of a streamed response when they arrive.
+ * Retriable outcomes include a Trailers-Only gRPC status the policy lists (retry.ts).
  *
  * Retries follow the route's policy (GEP-1731, Envoy; decisions in retry.ts): a retriable status
  * (its response drained or aborted, never forwarded), connect failure, reset or per-try timeout is
@@ -58,10 +61,11 @@ import type { AttemptOutcome, PickContext, UpstreamCluster, UpstreamEndpoint } f
 import { Attempt, type AttemptOwner, DRAIN_LIMIT_BYTES } from './attempt.ts';
 import { BodyBuffer, type BodySink } from './body-buffer.ts';
 import type { DownstreamResponse, RequestContext } from './context.ts';
+import { grpcStatusOf, outcomeStatus } from './grpc-status.ts';
 import { formatGrpcTimeout, parseGrpcTimeoutMs } from './grpc-timeout.ts';
 import { stripResponseHopByHop } from './headers.ts';
 import { sendError } from './local-reply.ts';
-import { backoffMs, errorTrigger, retryVerdict, statusTrigger } from './retry.ts';
+import { backoffMs, errorTrigger, responseTrigger, retryVerdict } from './retry.ts';
 
 /** The request header that tells an upstream which attempt it sees (1-based). */
 export const ATTEMPT_HEADER = 'x-weft-attempt';
@@ -198,6 +202,8 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   #replayable = true;
   #buffer: BodyBuffer | undefined;
   #responseStarted = false;
+  /** A streamed gRPC response's attempt, recorded on its endpoint once its trailers (status) arrive. */
+  #grpcOutcome: Attempt | undefined;
   /** The response went downstream as one HTTP/2 HEADERS frame with END_STREAM (Trailers-Only). */
   #headOnly = false;
   #done = false;
@@ -265,7 +271,15 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   #bufferLimit(): number {
     const policy = this.#opts.retry;
     const { req } = this.#ctx;
-    if (policy === undefined || policy.numRetries === 0 || !policy.retryMethods.has(req.method ?? '')) {
+    const grpcRetries =
+      this.#ctx.grpc &&
+      policy !== undefined &&
+      (policy.retryOnGrpcStatus.size > 0 || policy.retryOnConnectFailure);
+    if (
+      policy === undefined ||
+      policy.numRetries === 0 ||
+      !(grpcRetries || policy.retryMethods.has(req.method ?? ''))
+    ) {
       return 0;
     }
     const declared = req.headers['content-length'];
@@ -395,11 +409,14 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
   attemptHead(attempt: Attempt, statusCode: number, headers: HeaderMap, endStream: boolean): void {
     if (statusCode < 200) return; // 1xx interim responses are not forwarded (100 is ours)
     const opts = this.#opts;
-    opts.cluster.record(attempt.endpoint, responseOutcome(statusCode));
+    // A streamed gRPC response's status comes in its trailers: it is recorded then (Envoy does so).
+    if (this.#ctx.grpc && statusCode === 200 && grpcStatusOf(headers) === undefined)
+      this.#grpcOutcome = attempt;
+    else opts.cluster.record(attempt.endpoint, responseOutcome(outcomeStatus(statusCode, headers)));
     this.#releaseRetrySlot(attempt);
     const policy = opts.retry;
-    if (policy !== undefined && policy.retryOnStatus.size > 0) {
-      const trigger = statusTrigger(policy, statusCode);
+    if (policy !== undefined) {
+      const trigger = responseTrigger(policy, statusCode, headers, this.#ctx.grpc);
       if (trigger !== undefined && this.#mayRetry(policy, trigger)) {
         const drain = this.#drainable(statusCode, headers);
         attempt.draining = drain;
@@ -416,6 +433,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     const taps = ctx.responseTaps;
     if (taps !== undefined) for (const tap of taps) tap.head(statusCode, out);
     ctx.status = statusCode;
+    if (ctx.grpc) ctx.grpcStatus = grpcStatusOf(headers) ?? -1;
     const { res } = ctx;
     if (endStream && ctx.protocol === 'http/2') {
       // Keep a head-only response (gRPC Trailers-Only) one HEADERS frame with END_STREAM.
@@ -458,6 +476,8 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     const ctx = this.#ctx;
     const taps = ctx.responseTaps;
     if (taps !== undefined) for (const tap of taps) tap.end?.();
+    if (ctx.grpc) ctx.grpcStatus = grpcStatusOf(trailers) ?? ctx.grpcStatus;
+    this.#recordGrpcOutcome(responseOutcome(outcomeStatus(200, trailers)));
     if (!this.#headOnly) {
       if (ctx.acceptsTrailers && hasFields(trailers)) ctx.res.addTrailers(stripResponseHopByHop(trailers));
       ctx.res.end();
@@ -470,6 +490,7 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
     if (this.#done) return;
     const kind = classifyUpstreamError(err);
     if (this.#responseStarted) {
+      this.#recordGrpcOutcome({ kind: 'error', error: kind });
       this.#finish(kind);
       return;
     }
@@ -485,6 +506,14 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
       return;
     }
     this.#attemptFailed(attempt, kind, code === 'WEFT_UPSTREAM_TLS' ? err.message : undefined);
+  }
+
+  /** Records the outcome of a streamed gRPC response whose status was awaited (see attemptHead). */
+  #recordGrpcOutcome(outcome: AttemptOutcome): void {
+    const attempt = this.#grpcOutcome;
+    if (attempt === undefined) return;
+    this.#grpcOutcome = undefined;
+    this.#opts.cluster.record(attempt.endpoint, outcome);
   }
 
   /** The keep-alive race: the same attempt again, on a one-off fresh connection to the same endpoint. */
@@ -530,6 +559,8 @@ export class UpstreamExchange implements AttemptOwner, BodySink {
       replayable: this.#replayable,
       remainingMs: this.#deadlineAtMs === 0 ? Number.POSITIVE_INFINITY : this.#deadlineAtMs - Date.now(),
       delayMs,
+      trigger,
+      grpc: this.#ctx.grpc,
     });
     if (verdict === undefined) return false;
     if (verdict !== 'retry') {

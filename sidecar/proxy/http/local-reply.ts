@@ -2,10 +2,15 @@
  * Local replies: answers the proxy writes itself (no route, upstream failures, filter
  * decisions). Every error reply carries its kind in `x-weft-error` and a one-line text body.
  * HEAD requests and 204/304 statuses get no body (RFC 9110 §9.3.2, §15.3.5, §15.4.5).
+ *
+ * A gRPC request (`ctx.grpc`: `content-type: application/grpc*`) gets its error as gRPC, as Envoy's
+ * local replies do: HTTP 200 Trailers-Only with `grpc-status`, `grpc-message` and `x-weft-error`
+ * (grpc-response.ts).
  */
 import { ERROR_CATALOGUE, type ErrorKind } from '../errors.ts';
 import { completeRequest } from '../telemetry/channels.ts';
 import type { RequestContext } from './context.ts';
+import { sendGrpcError } from './grpc-response.ts';
 
 /** Sends `status` with `body` unless the head is already out; then the stream is cut. */
 export function sendReply(
@@ -34,10 +39,17 @@ export function sendReply(
   completeRequest(ctx);
 }
 
-/** Answers with the catalogue's status for `kind` and records the kind as the response flag. */
+/**
+ * Answers with the catalogue's status for `kind` (as a gRPC status to a gRPC request) and records
+ * the kind as the response flag.
+ */
 export function sendError(ctx: RequestContext, kind: ErrorKind, detail?: string): void {
   ctx.flags = kind;
   const entry = ERROR_CATALOGUE[kind];
+  if (ctx.grpc) {
+    sendGrpcError(ctx, kind, entry.status, detail ? `${entry.message}: ${detail}` : entry.message);
+    return;
+  }
   const body = detail ? `${entry.message}: ${detail}\n` : `${entry.message}\n`;
   sendReply(ctx, entry.status, body, { 'x-weft-error': kind });
 }

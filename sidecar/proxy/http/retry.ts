@@ -8,20 +8,55 @@
  * timeout, exponential back-off with full jitter between a base and a maximum interval), RFC 9110
  * §9.2.2 (only idempotent methods are retried unless the route says otherwise).
  *
+ * gRPC (grpc-status.ts): a gRPC request whose response is Trailers-Only (its `grpc-status` in the
+ * response head, so nothing went downstream yet) is retried when that status is in the policy's
+ * `retryOnGrpcStatus` (Envoy's `retry_on: unavailable, ...`), whatever the method (a gRPC call is a
+ * POST; listing a code is the statement that such a call may be repeated, as in gRPC's own retry
+ * policy, gRFC A6). A connect failure of a gRPC request is retried whatever the method too (when
+ * the policy retries connect failures): nothing reached the upstream. A status in trailers after a
+ * streamed response cannot be retried: the head and maybe messages already went downstream.
+ *
  * Invariants: a verdict is `'retry'` only when an attempt is left, the method may be retried, the
  * body can be replayed and the back-off ends with time to spare before the request's deadline; the
  * cluster's retry budget (`admitRetry`) is asked only after all of these hold, so a refused retry
  * never takes a budget slot. Back-off never exceeds `backoffMaxMs`.
  */
 import type { ErrorKind } from '../errors.ts';
-import type { CompiledRetryPolicy } from '../router/types.ts';
-import type { RetryReason, RetrySkipReason } from '../telemetry/channels.ts';
+import type { CompiledRetryPolicy, HeaderMap } from '../router/types.ts';
+import type { GrpcRetryReason, RetryReason, RetrySkipReason } from '../telemetry/channels.ts';
 import { TICK_MS } from '../timers.ts';
+import { grpcStatusName, grpcStatusOf } from './grpc-status.ts';
 
 /** The retry trigger for an upstream status under `policy`, or `undefined` when it is not retried. */
 export function statusTrigger(policy: CompiledRetryPolicy, status: number): RetryReason | undefined {
   if (!policy.retryOnStatus.has(status)) return undefined;
   return status >= 500 ? '5xx' : '4xx';
+}
+
+/**
+ * The retry trigger for a response head under `policy`, or `undefined`: its status (`statusTrigger`),
+ * or, for a gRPC request (`grpc`) answered Trailers-Only, its `grpc-status` when the policy lists it
+ * (reason `grpc_<status name>`, e.g. `grpc_unavailable`).
+ */
+export function responseTrigger(
+  policy: CompiledRetryPolicy,
+  status: number,
+  headers: HeaderMap,
+  grpc: boolean,
+): RetryReason | undefined {
+  if (policy.retryOnStatus.size > 0) {
+    const trigger = statusTrigger(policy, status);
+    if (trigger !== undefined) return trigger;
+  }
+  if (!grpc || policy.retryOnGrpcStatus.size === 0) return undefined;
+  const code = grpcStatusOf(headers);
+  if (code === undefined || !policy.retryOnGrpcStatus.has(code)) return undefined;
+  return `grpc_${(grpcStatusName(code) as string).toLowerCase()}` as GrpcRetryReason;
+}
+
+/** Whether a retry reason is a gRPC status (such retries ignore `retryMethods`). */
+export function isGrpcTrigger(reason: RetryReason): boolean {
+  return reason.startsWith('grpc_');
 }
 
 /**
@@ -63,6 +98,10 @@ export interface RetryState {
   readonly remainingMs: number;
   /** The back-off the retry would wait first (ms). */
   readonly delayMs: number;
+  /** What the retry is for; a gRPC status trigger is not subject to `retryMethods`. */
+  readonly trigger?: RetryReason;
+  /** The request is gRPC: a connect failure is then retried whatever the method. */
+  readonly grpc?: boolean;
 }
 
 /**
@@ -76,7 +115,11 @@ export function retryVerdict(
   state: RetryState,
 ): 'retry' | Exclude<RetrySkipReason, 'budget_exhausted' | 'overflow'> | undefined {
   if (state.attempt > policy.numRetries) return undefined;
-  if (!policy.retryMethods.has(state.method)) return undefined;
+  const trigger = state.trigger;
+  const anyMethod =
+    trigger !== undefined &&
+    (isGrpcTrigger(trigger) || (state.grpc === true && trigger === 'connect_failure'));
+  if (!anyMethod && !policy.retryMethods.has(state.method)) return undefined;
   if (!state.replayable) return 'body_not_replayable';
   if (state.remainingMs <= state.delayMs + TICK_MS) return 'no_time_left';
   return 'retry';

@@ -21,6 +21,7 @@
  * default; retryMethods unset are the idempotent methods of RFC 9110 §9.2.2. Statuses must lie in
  * [400, 599] (GEP-1731's HTTPRouteRetryStatusCode), methods must be tokens, the per-try timeout may
  * not exceed the request timeout, and the body buffer is bounded (`MAX_BUFFERED_BODY_BYTES`).
+ * gRPC statuses to retry on (`retryOnGrpcStatus`) must be codes in [0, 16].
  */
 import type {
   DirectResponseAction,
@@ -325,8 +326,9 @@ function nonNegativeInt(value: number | undefined, where: ConfigLocation, field:
  * Compiles a route's retry policy at `field` (`retry`) with its defaults applied; `requestMs` is
  * the route's compiled request timeout (0: none).
  * @throws RouteConfigError for a count, timeout or size that is not a non-negative integer, a status
- *   outside [400, 599], a method that is not a token, backoffMaxMs below backoffBaseMs, a per-try
- *   timeout above the request timeout, or a body buffer above `MAX_BUFFERED_BODY_BYTES`.
+ *   outside [400, 599], a gRPC status outside [0, 16], a method that is not a token, backoffMaxMs
+ *   below backoffBaseMs, a per-try timeout above the request timeout, or a body buffer above
+ *   `MAX_BUFFERED_BODY_BYTES`.
  */
 export function compileRetryPolicy(
   cfg: RetryPolicy | undefined,
@@ -346,6 +348,17 @@ export function compileRetryPolicy(
       );
     }
     statuses.add(status);
+  });
+  const grpcStatuses = new Set<number>();
+  (cfg.retryOnGrpcStatus ?? []).forEach((code, i) => {
+    if (!Number.isInteger(code) || code < 0 || code > 16) {
+      invalid(
+        where,
+        `${field}.retryOnGrpcStatus[${i}]`,
+        `must be a gRPC status code, an integer in [0, 16], got ${String(code)}`,
+      );
+    }
+    grpcStatuses.add(code);
   });
   const perTryTimeoutMs = nonNegativeInt(cfg.perTryTimeoutMs, where, `${field}.perTryTimeoutMs`);
   if (requestMs > 0 && perTryTimeoutMs > requestMs) {
@@ -393,5 +406,6 @@ export function compileRetryPolicy(
     backoffMaxMs,
     retryMethods: new Set(methods ?? RETRY_DEFAULTS.retryMethods),
     maxBufferedBodyBytes,
+    retryOnGrpcStatus: grpcStatuses,
   });
 }

@@ -101,7 +101,8 @@ export interface CompiledMirror {
  * A route's retry policy (GEP-1731, Envoy's retry policy) with its defaults applied. Attempts are
  * `1 + numRetries`; a status in `retryOnStatus`, a connect failure or reset when enabled, and a
  * per-try timeout are retriable; only methods in `retryMethods` are retried, and a request body
- * only when it was buffered within `maxBufferedBodyBytes`.
+ * only when it was buffered within `maxBufferedBodyBytes`. A gRPC status in `retryOnGrpcStatus`
+ * in a Trailers-Only response to a gRPC request is retriable too (retry.ts).
  */
 export interface CompiledRetryPolicy {
   readonly numRetries: number;
@@ -114,6 +115,11 @@ export interface CompiledRetryPolicy {
   readonly backoffMaxMs: number;
   readonly retryMethods: ReadonlySet<string>;
   readonly maxBufferedBodyBytes: number;
+  /**
+   * gRPC statuses retried when a gRPC request's response is Trailers-Only (whatever the method:
+   * `retryMethods` does not apply to them).
+   */
+  readonly retryOnGrpcStatus: ReadonlySet<number>;
 }
 
 export interface RouteTable {

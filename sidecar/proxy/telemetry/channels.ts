@@ -10,12 +10,18 @@
 import diagnostics from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import type { RequestContext } from '../http/context.ts';
+import type { GrpcStatusName } from '../http/grpc-status.ts';
 
 export const requestEnd = diagnostics.channel('weft:request:end');
 export const retryChannel = diagnostics.channel('weft:retry');
 
-/** Why a retry was made: the status class retried on, or the failure of the previous attempt. */
-export type RetryReason = '4xx' | '5xx' | 'connect_failure' | 'reset' | 'per_try_timeout';
+/** A retry on a Trailers-Only gRPC status: `grpc_` and the status name in lower case. */
+export type GrpcRetryReason = `grpc_${Lowercase<GrpcStatusName>}`;
+/**
+ * Why a retry was made: the status class retried on, the gRPC status retried on, or the failure
+ * of the previous attempt.
+ */
+export type RetryReason = '4xx' | '5xx' | GrpcRetryReason | 'connect_failure' | 'reset' | 'per_try_timeout';
 /** Why a retriable attempt was not retried although the policy allowed another attempt. */
 export type RetrySkipReason = 'budget_exhausted' | 'overflow' | 'body_not_replayable' | 'no_time_left';
 

@@ -23,9 +23,14 @@
  * counts handshakes from the `weft:tls:handshake` channel (side downstream | upstream, result
  * ok | failed), so connection reuse is visible: in steady state it does not grow.
  *
+ * gRPC (http/grpc-status.ts): a request whose content-type is `application/grpc*` has
+ * `request_protocol="grpc"` and `grpc_response_status` set to its response's gRPC status, read
+ * from the trailers or from a Trailers-Only head alike, or the status of the proxy's own gRPC
+ * error reply (`""` when none was seen, and for every other request).
+ *
  * Retries (from the `weft:retry` channel): `weft_retries_total{cluster, reason}` counts retries
- * made, reason `5xx` / `4xx` (the status class retried on), `connect_failure`, `reset` or
- * `per_try_timeout`; `weft_retries_skipped_total{cluster, reason}` counts retriable attempts not
+ * made, reason `5xx` / `4xx` (the status class retried on), `grpc_<status>` (a Trailers-Only gRPC
+ * status retried on, e.g. `grpc_unavailable`), `connect_failure`, `reset` or `per_try_timeout`; `weft_retries_skipped_total{cluster, reason}` counts retriable attempts not
  * retried, reason `budget_exhausted`, `overflow`, `body_not_replayable` or `no_time_left`.
  *
  * Mirrors (from the `weft:mirror` channel): `weft_mirrored_requests_total{cluster, result}` counts
@@ -295,7 +300,7 @@ export class ProxyMetrics {
       peer === undefined ? '' : `${peer.labels[WORKLOAD_LABEL] ?? peer.labels.app}\0${peer.identity}`;
     const key =
       `${ctx.listener.name}\0${ctx.routeName}\0${ctx.clusterName}\0${ctx.status}\0${ctx.flags}` +
-      `\0${ctx.sourcePrincipal}\0${ctx.securityPolicy}\0${peerKey}\0${ctx.protocol}`;
+      `\0${ctx.sourcePrincipal}\0${ctx.securityPolicy}\0${peerKey}\0${ctx.protocol}\0${ctx.grpc}\0${ctx.grpcStatus}`;
     let children = this.#children.get(key);
     if (children === undefined) {
       const labels = this.#labels(ctx);
@@ -335,9 +340,9 @@ export class ProxyMetrics {
         ? self.namespace
         : ((peerPrincipal && spiffeNamespace(peerPrincipal)) ?? dest.namespace ?? 'unknown'),
       destination_principal: inbound ? localPrincipal(ctx) : (peerPrincipal ?? 'unknown'),
-      request_protocol: ctx.protocol,
+      request_protocol: ctx.grpc ? 'grpc' : ctx.protocol,
       response_code: String(ctx.status),
-      grpc_response_status: '',
+      grpc_response_status: ctx.grpcStatus >= 0 ? String(ctx.grpcStatus) : '',
       response_flags: ctx.flags === '' ? '-' : ctx.flags,
       connection_security_policy: reporter === 'source' ? 'unknown' : ctx.securityPolicy,
       route_name: reporter === 'source' ? '' : ctx.routeName,

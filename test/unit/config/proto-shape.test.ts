@@ -183,6 +183,7 @@ const FULL: Bootstrap = {
                 backoffMaxMs: 250,
                 retryMethods: ['GET'],
                 maxBufferedBodyBytes: 65536,
+                retryOnGrpcStatus: [14, 4],
               },
               fault: { delayMs: 100, delayPercent: 10, abortStatus: 503, abortPercent: 5 },
               mirrors: [{ cluster: 'c', percent: 50 }],

@@ -39,7 +39,7 @@ async function detect(parts: readonly Buffer[]): Promise<{ http2: boolean; bytes
   });
   server?.listen(0, '127.0.0.1');
   await once(server as Server, 'listening');
-  const client = connect((server?.address() as AddressInfo).port, '127.0.0.1');
+  const client = connect(((server as Server).address() as AddressInfo).port, '127.0.0.1');
   client.on('error', () => {});
   await once(client, 'connect');
   for (const part of parts) {

@@ -10,6 +10,7 @@ import {
   backoffMs,
   errorTrigger,
   type RetryState,
+  responseTrigger,
   retryVerdict,
   statusTrigger,
 } from '../../../sidecar/proxy/http/retry.ts';
@@ -66,6 +67,7 @@ describe('compiling Route.retry', () => {
       backoffMaxMs: 250,
       retryMethods: new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']),
       maxBufferedBodyBytes: 65_536,
+      retryOnGrpcStatus: new Set(),
     });
     expect(Object.isFrozen(p)).toBe(true);
   });
@@ -91,6 +93,12 @@ describe('compiling Route.retry', () => {
     expect(p?.maxBufferedBodyBytes).toBe(1024);
   });
 
+  it('keeps the gRPC statuses to retry on, without duplicates', () => {
+    expect(compileRetry({ numRetries: 1, retryOnGrpcStatus: [14, 8, 14] })?.retryOnGrpcStatus).toEqual(
+      new Set([14, 8]),
+    );
+  });
+
   it.each<[string, RetryPolicy, RouteTimeouts | undefined, string, RegExp]>([
     ['a fractional numRetries', { numRetries: 1.5 }, undefined, 'retry.numRetries', /non-negative integer/],
     ['a negative numRetries', { numRetries: -1 }, undefined, 'retry.numRetries', /non-negative integer/],
@@ -102,6 +110,20 @@ describe('compiling Route.retry', () => {
       /\[400, 599\]/,
     ],
     ['a status above 599', { retryOnStatus: [600] }, undefined, 'retry.retryOnStatus[0]', /\[400, 599\]/],
+    [
+      'a gRPC status above 16',
+      { retryOnGrpcStatus: [14, 17] },
+      undefined,
+      'retry.retryOnGrpcStatus[1]',
+      /gRPC status code, an integer in \[0, 16\]/,
+    ],
+    [
+      'a negative gRPC status',
+      { retryOnGrpcStatus: [-1] },
+      undefined,
+      'retry.retryOnGrpcStatus[0]',
+      /gRPC status code/,
+    ],
     [
       'a negative per-try timeout',
       { perTryTimeoutMs: -5 },
@@ -175,6 +197,22 @@ describe('retry triggers', () => {
     expect(statusTrigger(policy, 200)).toBeUndefined();
   });
 
+  it('names a Trailers-Only gRPC status the policy lists, only for gRPC requests', () => {
+    const grpc = compileRetry({
+      numRetries: 1,
+      retryOnStatus: [503],
+      retryOnGrpcStatus: [14, 8],
+    }) as CompiledRetryPolicy;
+    const head = (status: string) => ({ 'content-type': 'application/grpc', 'grpc-status': status });
+    expect(responseTrigger(grpc, 200, head('14'), true)).toBe('grpc_unavailable');
+    expect(responseTrigger(grpc, 200, head('8'), true)).toBe('grpc_resource_exhausted');
+    expect(responseTrigger(grpc, 200, head('13'), true)).toBeUndefined();
+    expect(responseTrigger(grpc, 200, head('14'), false)).toBeUndefined();
+    expect(responseTrigger(grpc, 200, { 'content-type': 'application/grpc' }, true)).toBeUndefined();
+    expect(responseTrigger(grpc, 503, {}, true)).toBe('5xx');
+    expect(responseTrigger(policy, 200, head('14'), true)).toBeUndefined();
+  });
+
   it.each([
     ['UPSTREAM_CONNECT_FAILURE', 'connect_failure'],
     ['UPSTREAM_RESET', undefined], // retryOnReset is off in this policy
@@ -195,6 +233,28 @@ describe('retry verdict', () => {
     ['no deadline at all', { remainingMs: Number.POSITIVE_INFINITY }, 'retry'],
     ['the last attempt used (not counted)', { attempt: 3 }, undefined],
     ['a method the policy does not retry (not counted)', { method: 'POST' }, undefined],
+    [
+      'a POST retried on a gRPC status (any method)',
+      { method: 'POST', trigger: 'grpc_unavailable' },
+      'retry',
+    ],
+    ['a POST retried on a status class (not counted)', { method: 'POST', trigger: '5xx' }, undefined],
+    [
+      'a gRPC POST retried on a connect failure',
+      { method: 'POST', trigger: 'connect_failure', grpc: true },
+      'retry',
+    ],
+    ['a gRPC POST not retried on a reset', { method: 'POST', trigger: 'reset', grpc: true }, undefined],
+    [
+      'a plain POST not retried on a connect failure',
+      { method: 'POST', trigger: 'connect_failure' },
+      undefined,
+    ],
+    [
+      'a gRPC status retry with no attempt left',
+      { method: 'POST', trigger: 'grpc_unavailable', attempt: 3 },
+      undefined,
+    ],
     ['a body not buffered', { replayable: false }, 'body_not_replayable'],
     ['a back-off ending after the deadline', { remainingMs: 100, delayMs: 90 }, 'no_time_left'],
     [

@@ -160,6 +160,13 @@ describe('BackendTrafficPolicy', () => {
       ],
     ],
     [
+      'a gRPC trigger spelled with an underscore',
+      btp({ retry: { retryOn: { triggers: ['unavailable', 'deadline_exceeded'] } } }),
+      [
+        `${B}.retry.retryOn.triggers[1]: must be one of 5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream, retriable-status-codes, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable (got "deadline_exceeded")`,
+      ],
+    ],
+    [
       'status codes without their trigger',
       btp({ retry: { retryOn: { triggers: ['reset'], httpStatusCodes: [503] } } }),
       [`${B}.retry.retryOn.triggers: must include retriable-status-codes when httpStatusCodes are set`],

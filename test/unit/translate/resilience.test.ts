@@ -48,7 +48,21 @@ describe('BackendTrafficPolicy retry triggers (Envoy retry_on)', () => {
     ],
     ['retriable-4xx: 409', ['retriable-4xx'], { retryOnStatus: [409] }],
     ['retriable-status-codes without codes: 503', ['retriable-status-codes'], { retryOnStatus: [503] }],
-    ['gRPC triggers: no effect yet', ['unavailable', 'cancelled'], {}],
+    [
+      'gRPC unavailable and cancelled: statuses 1, 14',
+      ['unavailable', 'cancelled'],
+      { retryOnGrpcStatus: [1, 14] },
+    ],
+    [
+      'every gRPC trigger: cancelled 1, deadline-exceeded 4, resource-exhausted 8, internal 13, unavailable 14',
+      ['internal', 'deadline-exceeded', 'resource-exhausted', 'unavailable', 'cancelled'],
+      { retryOnGrpcStatus: [1, 4, 8, 13, 14] },
+    ],
+    [
+      'gRPC and HTTP triggers together',
+      ['unavailable', 'connect-failure', 'retriable-status-codes'],
+      { retryOnGrpcStatus: [14], retryOnConnectFailure: true, retryOnStatus: [503] },
+    ],
   ])('%s', (_name, triggers, expected) => {
     expect(policyRetry({ numRetries: 1, retryOn: { triggers } })).toEqual({ numRetries: 1, ...expected });
   });
