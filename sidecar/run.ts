@@ -71,6 +71,8 @@ export interface SidecarOptions {
   readonly keyPath?: string;
   /** Overrides `admin.port` of the bootstrap (default 15000; 0 picks a free port). */
   readonly adminPort?: number;
+  /** Overrides `admin.address` of the bootstrap (default 127.0.0.1). */
+  readonly adminAddress?: string;
   /** Fraction of requests written to the access log, 0..1 (default 0: off). */
   readonly accessLogSampleRate?: number;
   /** After deregistering, keep serving this long before closing listeners (ms, default 1000). */
@@ -100,7 +102,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
     metrics: () => metrics.expose(),
     configDump: () => ({ node, ...proxy.dump() }),
   });
-  const adminAddress = bootstrap?.admin?.address ?? '127.0.0.1';
+  const adminAddress = options.adminAddress ?? bootstrap?.admin?.address ?? '127.0.0.1';
   const adminPort = await admin.listen(adminAddress, options.adminPort ?? bootstrap?.admin?.port ?? 15000);
   log.info({ address: adminAddress, port: adminPort }, 'admin ready');
 

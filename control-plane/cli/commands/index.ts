@@ -9,6 +9,7 @@ import { registerCa } from './ca.ts';
 import { registerDelete } from './delete.ts';
 import { registerDiff } from './diff.ts';
 import { registerGet } from './get.ts';
+import { registerInject } from './inject.ts';
 import { registerProxyConfig } from './proxy-config.ts';
 import { registerProxyStatus } from './proxy-status.ts';
 import { registerToken } from './token.ts';
@@ -24,4 +25,5 @@ export function registerAdminCommands(program: Command): void {
   registerProxyConfig(program);
   registerToken(program);
   registerCa(program);
+  registerInject(program);
 }
