@@ -116,8 +116,8 @@ export function injectManifests(text: string, config: InjectorConfig, source = '
       changed = injectInto(doc, [], value, config, namespaceInject, reports);
     }
     if (!changed) {
-      // Byte for byte as written (with its `---` and trailing comments).
-      out.push(text.slice(doc.range[0], doc.range[2]));
+      // Byte for byte as written (with its `---`, leading and trailing comments).
+      out.push(text.slice(i === 0 ? 0 : (docs[i - 1]?.range[2] ?? doc.range[0]), doc.range[2]));
       return;
     }
     const written = doc.toString({ lineWidth: 0 });
