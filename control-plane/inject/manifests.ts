@@ -120,7 +120,7 @@ export function injectManifests(text: string, config: InjectorConfig, source = '
       out.push(text.slice(i === 0 ? 0 : (docs[i - 1]?.range[2] ?? doc.range[0]), doc.range[2]));
       return;
     }
-    const written = doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+    const written = doc.toString({ lineWidth: 0 });
     out.push(i === 0 || written.startsWith('---') ? written : `---\n${written}`);
   });
   return { text: out.join(''), reports };
