@@ -19,7 +19,7 @@
  * `AdmissionReviewError` (the server answers 400), never a crash.
  */
 
-import { compare, type Operation } from 'fast-json-patch';
+import jsonPatch, { type Operation } from 'fast-json-patch';
 import type { IPodTemplateSpec } from 'kubernetes-models/v1';
 import { InjectionError, type InjectorConfig } from './config.ts';
 import { injectPodTemplate } from './pod.ts';
@@ -112,7 +112,7 @@ export function review(request: AdmissionRequest, config: InjectorConfig): Admis
     if (result.result === 'skipped')
       return respond({ allowed: true, auditAnnotations: { 'weft.dev/inject': result.reason } });
     const injected = { ...pod, metadata: result.template.metadata, spec: result.template.spec };
-    const ops: Operation[] = compare(pod, injected);
+    const ops: Operation[] = jsonPatch.compare(pod, injected);
     return respond({
       allowed: true,
       patchType: 'JSONPatch',
