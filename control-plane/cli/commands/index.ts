@@ -12,6 +12,7 @@ import { registerGet } from './get.ts';
 import { registerInject } from './inject.ts';
 import { registerProxyConfig } from './proxy-config.ts';
 import { registerProxyStatus } from './proxy-status.ts';
+import { registerRunApp } from './run-app.ts';
 import { registerToken } from './token.ts';
 import { registerValidate } from './validate.ts';
 
@@ -26,4 +27,5 @@ export function registerAdminCommands(program: Command): void {
   registerToken(program);
   registerCa(program);
   registerInject(program);
+  registerRunApp(program);
 }
