@@ -213,18 +213,21 @@ describe('weft run', () => {
 
   it('passes a batch command’s exit code and stdout through', async () => {
     const [app, inbound, outbound, admin] = (await freePorts(4)) as [number, number, number, number];
+    // The token given with --token reaches the sidecar but not the app.
+    const args = runArgs('alpha', { app, inbound, outbound, admin }, 'unused');
+    args.splice(args.indexOf('--token-file'), 2, '--token', await joinToken(cp, 'alpha'));
     const r = await weft(
       [
-        ...runArgs('alpha', { app, inbound, outbound, admin }, await tokenFile('alpha')),
+        ...args,
         '--',
         'sh',
         '-c',
-        'echo "proxy=$HTTP_PROXY node=$NODE_USE_ENV_PROXY token=${WEFT_JOIN_TOKEN:-none}"; exit 7',
+        'echo "proxy=$HTTP_PROXY node=$NODE_USE_ENV_PROXY token=$WEFT_JOIN_TOKEN."; exit 7',
       ],
       { timeoutMs: 30_000 },
     );
     expect(r.code, r.stderr).toBe(7);
-    expect(r.stdout).toBe(`proxy=http://127.0.0.1:${outbound} node=1 token=none\n`);
+    expect(r.stdout).toBe(`proxy=http://127.0.0.1:${outbound} node=1 token=.\n`);
     expect(r.stderr).toContain('"sidecar ready"');
     expect(r.stderr).toContain('"stopped"');
   });
