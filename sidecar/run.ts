@@ -48,6 +48,10 @@ export interface DynamicOptions {
   readonly outboundPort?: number;
   readonly inboundPort?: number;
   readonly listenAddress?: string;
+  /** Where the outbound listener binds instead of `listenAddress` (e.g. 127.0.0.1 beside a pod IP). */
+  readonly outboundAddress?: string;
+  /** The address peers dial, registered as the endpoint (default `listenAddress`; for a 0.0.0.0 bind). */
+  readonly advertiseAddress?: string;
   /** Stable id of this proxy (default `<workload>-<inboundPort>.<namespace>`). */
   readonly proxyId?: string;
   /** Where the last ACKed snapshot (and the SVID, with mTLS) is kept (default `.weft/sidecars`). */
@@ -191,11 +195,12 @@ async function startAgent(
       inboundPort,
       appPort: dyn.appPort,
       listenAddress,
+      ...(dyn.outboundAddress !== undefined && { outboundAddress: dyn.outboundAddress }),
     },
     register: {
       service: dyn.service,
       namespace,
-      address: listenAddress,
+      address: dyn.advertiseAddress ?? listenAddress,
       port: inboundPort,
       labels,
       weight: 1,

@@ -46,6 +46,7 @@ export function identityOf(hello: HelloMessage): ProxyIdentity {
     inboundPort: port(hello.inboundPort, 'hello.inboundPort', DEFAULT_INBOUND_PORT),
     appPort: port(hello.appPort, 'hello.appPort', 0),
     listenAddress: hello.listenAddress || DEFAULT_LISTEN_ADDRESS,
+    ...(hello.outboundAddress ? { outboundAddress: hello.outboundAddress } : {}),
   };
 }
 

@@ -60,6 +60,8 @@ export interface HelloMessage {
   readonly inboundPort?: number;
   readonly appPort?: number;
   readonly listenAddress?: string;
+  /** Sidecar: where the outbound listener binds, when not `listenAddress` (field 16). */
+  readonly outboundAddress?: string;
 }
 
 /** `weft.v1.Snapshot`: a proxy's whole config at one store revision (`version`, decimal). */

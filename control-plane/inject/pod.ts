@@ -9,7 +9,10 @@
  *   init containers and the app, a `startupProbe` on the admin `/ready` (200 only once the first
  *   config is applied, sidecar/proxy/admin.ts) holds the app until the mesh is ready, and it stops
  *   after the app (a Job completes normally). Args: `weft sidecar --control-plane ...` in dynamic
- *   mode with `--proxy-id $(POD_NAME).$(POD_NAMESPACE)`, listeners and admin on the pod IP.
+ *   mode with `--proxy-id $(POD_NAME).$(POD_NAMESPACE)`; the inbound listener and the admin
+ *   listener (kubelet probes, Prometheus) bind the pod IP and the inbound one is registered as the
+ *   endpoint; the outbound listener binds 127.0.0.1 only (`--outbound-address`), so no other pod
+ *   can use this pod's identity through it.
  *   Resources (requests, memory limit), a restricted security context (non-root UID, read-only
  *   root file system, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp).
  * - Volumes: `weft-data` (emptyDir: last ACKed snapshot and SVID), `weft-token` (the Secret with
@@ -59,8 +62,6 @@ export interface PodContext {
   /** Inject only pods that opted in (pod or namespace label `enabled`); `weft inject` does not need it. */
   readonly requireOptIn?: boolean;
 }
-
-const ENV_POD_IP = 'WEFT_POD_IP';
 
 /** Decides and injects. @throws InjectionError for bad `config.weft.dev/*` values or no app port. */
 export function injectPodTemplate(
@@ -152,6 +153,7 @@ export function sidecarContainer(config: InjectorConfig, s: PodSettings): IConta
       `--inbound-port=${s.inboundPort}`,
       `--outbound-port=${s.outboundPort}`,
       '--listen-address=$(POD_IP)',
+      '--outbound-address=127.0.0.1',
       '--admin-address=$(POD_IP)',
       `--admin-port=${s.adminPort}`,
       `--data-dir=${MOUNT_DATA}`,
@@ -213,7 +215,7 @@ function sidecarVolumes(config: InjectorConfig, s: PodSettings): IVolume[] {
 /** The proxy variables for an app container (its own values for the same names win). */
 function withProxyEnv(container: IContainer, s: PodSettings): IContainer {
   const own = new Set((container.env ?? []).map((e) => e.name));
-  const proxyUrl = `http://$(${ENV_POD_IP}):${s.outboundPort}`;
+  const proxyUrl = `http://127.0.0.1:${s.outboundPort}`;
   const noProxy = [
     'localhost',
     '127.0.0.1',
@@ -223,7 +225,6 @@ function withProxyEnv(container: IContainer, s: PodSettings): IContainer {
     ...s.noProxy,
   ].join(',');
   const added: IEnvVar[] = [
-    { name: ENV_POD_IP, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: 'HTTP_PROXY', value: proxyUrl },
     { name: 'http_proxy', value: proxyUrl },
     { name: 'NO_PROXY', value: noProxy },
@@ -231,6 +232,6 @@ function withProxyEnv(container: IContainer, s: PodSettings): IContainer {
     { name: 'NODE_USE_ENV_PROXY', value: '1' },
   ].filter((e) => !own.has(e.name));
   if (added.length === 0) return container;
-  // Kubernetes expands $(VAR) only from variables defined earlier in the list: ours go first.
+  // Ours go first: Kubernetes expands $(VAR) only from variables defined earlier in the list.
   return { ...container, env: [...added, ...(container.env ?? [])] };
 }

@@ -34,6 +34,8 @@ export interface ProxyIdentity {
   readonly inboundPort: number;
   readonly appPort: number;
   readonly listenAddress: string;
+  /** Where the outbound listener binds when not `listenAddress` (Hello field 16). */
+  readonly outboundAddress?: string;
 }
 
 /** Everything the translator reads, at one store revision. */

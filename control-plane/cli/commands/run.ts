@@ -66,6 +66,8 @@ interface SidecarFlags {
   outboundPort: number;
   inboundPort: number;
   listenAddress: string;
+  outboundAddress?: string;
+  advertiseAddress?: string;
   proxyId?: string;
   dataDir: string;
   adminPort?: number;
@@ -100,6 +102,14 @@ export function registerRunCommands(program: Command): void {
     .option('--outbound-port <port>', 'outbound listener port', port, 15001)
     .option('--inbound-port <port>', 'inbound listener port', port, 15006)
     .option('--listen-address <ip>', 'address the listeners bind', '127.0.0.1')
+    .option(
+      '--outbound-address <ip>',
+      'address the outbound listener binds instead (e.g. 127.0.0.1 beside a pod IP)',
+    )
+    .option(
+      '--advertise-address <host>',
+      'address peers dial, registered as the endpoint (default --listen-address)',
+    )
     .option('--proxy-id <id>', 'stable proxy id (default <workload>-<inbound port>.<namespace>)')
     .option('--data-dir <dir>', 'where the last ACKed config is kept', '.weft/sidecars')
     .option('--admin-port <port>', 'admin listener port (default 15000)', port)
@@ -148,6 +158,8 @@ export function registerRunCommands(program: Command): void {
             outboundPort: opts.outboundPort,
             inboundPort: opts.inboundPort,
             listenAddress: opts.listenAddress,
+            ...(opts.outboundAddress !== undefined && { outboundAddress: opts.outboundAddress }),
+            ...(opts.advertiseAddress !== undefined && { advertiseAddress: opts.advertiseAddress }),
             ...(opts.proxyId !== undefined && { proxyId: opts.proxyId }),
             dataDir: opts.dataDir,
             ...(opts.caBundle !== undefined && { caBundlePath: opts.caBundle }),

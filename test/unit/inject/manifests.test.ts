@@ -88,7 +88,7 @@ describe('weft inject golden files', () => {
         checkSidecar(sidecar);
         for (const app of template?.spec?.containers ?? []) {
           const env = new Map((app.env ?? []).map((e) => [e.name, e.value]));
-          expect(env.get('HTTP_PROXY')).toMatch(/^http:\/\/\$\(WEFT_POD_IP\):\d+$/);
+          expect(env.get('HTTP_PROXY')).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
           expect(env.get('NODE_USE_ENV_PROXY')).toBe('1');
           expect(env.has('NO_PROXY')).toBe(true);
         }
@@ -144,7 +144,7 @@ describe('weft inject golden files', () => {
     const envOf = (c: IContainer | undefined) => new Map((c?.env ?? []).map((e) => [e.name, e.value]));
     expect(envOf(toolbox).get('NO_PROXY')).toBe('example.com'); // the app's own value wins
     expect(envOf(helper).get('NO_PROXY')).toContain('.internal.example,10.0.0.0/8');
-    expect(envOf(helper).get('HTTP_PROXY')).toBe('http://$(WEFT_POD_IP):16001');
+    expect(envOf(helper).get('HTTP_PROXY')).toBe('http://127.0.0.1:16001');
     // The pod's own prometheus.io annotations are kept.
     const annotations = (pod.metadata as { annotations: Record<string, string> }).annotations;
     expect(annotations['prometheus.io/scrape']).toBe('false');
