@@ -1,7 +1,7 @@
 /**
  * `weft inject` table tests: every workload kind, a List, a multi-document stream with the
  * inject labels, annotation overrides. Each case's output is a golden file
- * (test/golden/inject/<case>.output.yaml; `UPDATE_GOLDEN=1` rewrites them, review the diff),
+ * (test/golden-inject/<case>.output.yaml; `UPDATE_GOLDEN=1` rewrites them, review the diff),
  * every output object passes the typed Kubernetes schema (kubernetes-models), the sidecar is a
  * native sidecar with the probes and restricted security context, and injecting the output
  * again changes nothing.
@@ -19,7 +19,7 @@ import {
 import { injectManifests, TEMPLATE_PATHS } from '../../../control-plane/inject/manifests.ts';
 import { schemaProblems } from '../../../control-plane/inject/models.ts';
 
-const DIR = fileURLToPath(new URL('../../golden/inject/', import.meta.url));
+const DIR = fileURLToPath(new URL('../../golden-inject/', import.meta.url));
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 const config = DEFAULT_INJECTOR_CONFIG;
 
