@@ -7,11 +7,8 @@ FROM node:24-trixie-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
-COPY proto ./proto
-COPY control-plane ./control-plane
-COPY sidecar ./sidecar
-COPY gateway ./gateway
+# The sources (.dockerignore keeps out tests, docs, deploy, node_modules and local state).
+COPY . .
 RUN npm run build && npm prune --omit=dev --ignore-scripts
 
 # Runtime: distroless Node 24, no shell, non-root (uid 65532). Probes are HTTP (no exec).
