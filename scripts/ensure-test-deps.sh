@@ -8,6 +8,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing test dependencies: ${need[*]}" >&2

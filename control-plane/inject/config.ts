@@ -21,6 +21,7 @@
  * | `config.weft.dev/token-secret`          | Secret holding the join token (key `token`)         | `weft-token-<service>`           |
  * | `config.weft.dev/no-proxy`              | extra `NO_PROXY` entries, comma-separated           | none                             |
  * | `config.weft.dev/log-level`             | sidecar log level                                   | info                             |
+ * | `config.weft.dev/capture`               | `explicit` (HTTP_PROXY) or `iptables` (transparent) | explicit                         |
  *
  * Invariants: every value is checked before anything is changed; a bad one is an
  * `InjectionError` naming the resource, the annotation and the reason.
@@ -28,6 +29,8 @@
 
 /** The sidecar's container name (also how an injected pod is recognised). */
 export const SIDECAR_NAME = 'weft-proxy';
+/** The capture init container's name (`config.weft.dev/capture: iptables`). */
+export const CAPTURE_NAME = 'weft-capture';
 /** The inject label on Namespaces and pods. */
 export const INJECT_LABEL = 'weft.dev/inject';
 /** Records what was injected (JSON); its presence makes re-injection a no-op. */
@@ -51,6 +54,8 @@ export interface InjectorConfig {
   readonly caBundleConfigMap: string;
   /** UID and GID the sidecar runs as (non-root). */
   readonly proxyUid: number;
+  /** Image of the capture init container (`capture: iptables`): `sh` and `iptables-restore`. */
+  readonly initImage: string;
 }
 
 export const DEFAULT_INJECTOR_CONFIG: InjectorConfig = {
@@ -58,6 +63,7 @@ export const DEFAULT_INJECTOR_CONFIG: InjectorConfig = {
   controlPlane: 'weft-control-plane.weft-system.svc:15012',
   caBundleConfigMap: 'weft-ca-bundle',
   proxyUid: 1337,
+  initImage: 'ghcr.io/weft-mesh/weft-init:0.1.0',
 };
 
 /** Per-pod settings after defaults and annotations. */
@@ -74,6 +80,8 @@ export interface PodSettings {
   readonly tokenSecret: string;
   readonly noProxy: readonly string[];
   readonly logLevel: string;
+  /** `explicit`: apps use HTTP_PROXY; `iptables`: an init container redirects their TCP (capture.ts). */
+  readonly capture: 'explicit' | 'iptables';
 }
 
 /** A manifest or pod the injector refuses: `resource` (e.g. `Deployment shop/api`), `field`, `reason`. */
@@ -200,7 +208,11 @@ export function podSettings(src: SettingsSource): PodSettings {
       field('log-level'),
       `must be one of ${[...LOG_LEVELS].join(', ')}`,
     );
+  const capture = get('capture') ?? 'explicit';
+  if (capture !== 'explicit' && capture !== 'iptables')
+    throw new InjectionError(src.resource, field('capture'), 'must be "explicit" or "iptables"');
   return {
+    capture,
     service,
     appPort,
     inboundPort,
@@ -229,4 +241,5 @@ const KNOWN = new Set([
   'token-secret',
   'no-proxy',
   'log-level',
+  'capture',
 ]);

@@ -20,6 +20,9 @@
  * - In every app container: `HTTP_PROXY`/`http_proxy` to the outbound listener, `NO_PROXY`/
  *   `no_proxy` for local and API-server traffic, `NODE_USE_ENV_PROXY=1` (Node's fetch and http
  *   honour the proxy variables with it).
+ * - With `config.weft.dev/capture: iptables`: no proxy variables; instead the `weft-capture` init
+ *   container (after the sidecar, before the app's own init containers) installs transparent
+ *   capture rules (capture.ts).
  * - Annotations: `weft.dev/status` (what was injected) and Prometheus scrape hints (only when the
  *   pod has none).
  *
@@ -29,7 +32,9 @@
  */
 import type { IObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
 import type { IContainer, IEnvVar, IPodTemplateSpec, IVolume } from 'kubernetes-models/v1';
+import { captureRules } from './capture.ts';
 import {
+  CAPTURE_NAME,
   INJECT_LABEL,
   type InjectorConfig,
   MOUNT_CA,
@@ -98,7 +103,7 @@ export function injectPodTemplate(
       ...annotations,
       ...prometheusAnnotations(annotations, settings),
       [STATUS_ANNOTATION]: JSON.stringify({
-        initContainers: [SIDECAR_NAME],
+        initContainers: settings.capture === 'iptables' ? [SIDECAR_NAME, CAPTURE_NAME] : [SIDECAR_NAME],
         volumes: volumes.map((v) => v.name),
         service: settings.service,
         image: config.image,
@@ -113,8 +118,15 @@ export function injectPodTemplate(
       metadata: newMeta,
       spec: {
         ...spec,
-        initContainers: [sidecarContainer(config, settings), ...(spec.initContainers ?? [])],
-        containers: spec.containers.map((c) => withProxyEnv(c, settings)),
+        initContainers: [
+          sidecarContainer(config, settings),
+          ...(settings.capture === 'iptables' ? [captureContainer(config, settings)] : []),
+          ...(spec.initContainers ?? []),
+        ],
+        containers:
+          settings.capture === 'iptables'
+            ? spec.containers
+            : spec.containers.map((c) => withProxyEnv(c, settings)),
         volumes: [...(spec.volumes ?? []), ...volumes],
       },
     },
@@ -198,6 +210,37 @@ export function sidecarContainer(config: InjectorConfig, s: PodSettings): IConta
       { name: VOLUME_TOKEN, mountPath: MOUNT_TOKEN, readOnly: true },
       { name: VOLUME_CA, mountPath: MOUNT_CA, readOnly: true },
     ],
+  };
+}
+
+/**
+ * The capture init container (`config.weft.dev/capture: iptables`): installs capture.ts's rules
+ * with `iptables-restore` (needs NET_ADMIN and NET_RAW, so the namespace's Pod Security level must
+ * allow them), then exits; it runs after the sidecar has started, before the app.
+ */
+export function captureContainer(config: InjectorConfig, s: PodSettings): IContainer {
+  const rules = captureRules({
+    inboundPort: s.inboundPort,
+    outboundPort: s.outboundPort,
+    adminPort: s.adminPort,
+    proxyUid: config.proxyUid,
+  });
+  return {
+    name: CAPTURE_NAME,
+    image: config.initImage,
+    imagePullPolicy: 'IfNotPresent',
+    command: ['sh', '-c', 'printf "%s" "$WEFT_CAPTURE_RULES" | iptables-restore'],
+    env: [{ name: 'WEFT_CAPTURE_RULES', value: rules }],
+    resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '64Mi' } },
+    securityContext: {
+      runAsUser: 0,
+      runAsNonRoot: false,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
   };
 }
 

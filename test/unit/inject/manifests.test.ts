@@ -25,6 +25,7 @@ const config = DEFAULT_INJECTOR_CONFIG;
 
 /** What each case's report must say, in order. */
 const EXPECTED: Record<string, string[]> = {
+  capture: ['Deployment shop/legacy-client: injected'],
   deployment: ['Deployment shop/api: injected'],
   statefulset: ['StatefulSet shop/store: injected'],
   daemonset: ['DaemonSet ops/node-agent: injected'],
@@ -86,11 +87,23 @@ describe('weft inject golden files', () => {
         if (sidecar === undefined) continue;
         expect(template?.spec?.initContainers?.[0]?.name).toBe(SIDECAR_NAME);
         checkSidecar(sidecar);
+        const capture = template?.spec?.initContainers?.find((c) => c.name === 'weft-capture');
         for (const app of template?.spec?.containers ?? []) {
           const env = new Map((app.env ?? []).map((e) => [e.name, e.value]));
+          if (capture !== undefined) {
+            expect(env.has('HTTP_PROXY')).toBe(false);
+            continue;
+          }
           expect(env.get('HTTP_PROXY')).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
           expect(env.get('NODE_USE_ENV_PROXY')).toBe('1');
           expect(env.has('NO_PROXY')).toBe(true);
+        }
+        if (capture !== undefined) {
+          expect(template?.spec?.initContainers?.[1]?.name).toBe('weft-capture');
+          expect(capture.securityContext?.capabilities?.add).toEqual(['NET_ADMIN', 'NET_RAW']);
+          const rules = capture.env?.find((e) => e.name === 'WEFT_CAPTURE_RULES')?.value ?? '';
+          expect(rules).toContain('-A WEFT_OUTPUT -m owner --uid-owner 1337 -j RETURN');
+          expect(rules).toContain('-A WEFT_INBOUND -p tcp -j REDIRECT --to-ports 15006');
         }
       }
 
@@ -204,6 +217,7 @@ spec:
     ['an unknown annotation', 'config.weft.dev/proxy-cpu', { 'config.weft.dev/proxy-cpu': '1' }],
     ['a service that is not a DNS label', 'config.weft.dev/service', { 'config.weft.dev/service': 'Api_1' }],
     ['a bad log level', 'config.weft.dev/log-level', { 'config.weft.dev/log-level': 'loud' }],
+    ['an unknown capture mode', 'config.weft.dev/capture', { 'config.weft.dev/capture': 'ebpf' }],
     ['no app port anywhere', 'config.weft.dev/app-port', {}, '[]'],
   ];
   for (const [what, field, annotations, ports] of table) {
