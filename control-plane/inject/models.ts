@@ -27,7 +27,8 @@ export async function modelFor(apiVersion: string, kind: string): Promise<ModelC
   let model: ModelClass | undefined;
   if (/^([a-z0-9.-]+\/)?v[0-9a-z]+$/.test(apiVersion) && /^[A-Z][A-Za-z0-9]*$/.test(kind)) {
     try {
-      const mod = (await import(`kubernetes-models/${apiVersion}/${kind}`)) as Record<string, unknown>;
+      const spec = `kubernetes-models/${apiVersion}/${kind}`;
+      const mod = (await import(/* @vite-ignore */ spec)) as Record<string, unknown>;
       model = mod[kind] as ModelClass | undefined;
     } catch {
       model = undefined;

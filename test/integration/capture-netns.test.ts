@@ -13,7 +13,7 @@
  * be made.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,7 +135,8 @@ describe.skipIf(skipReason !== undefined)(
       const rules = captureRules({ inboundPort: 15006, outboundPort: 15001, adminPort: 15000, proxyUid: 0 });
       sh('ip', ['netns', 'exec', POD_NS, 'iptables-restore'], rules);
 
-      await writeFile(join(dir, 'app.cjs'), APP);
+      await chmod(dir, 0o755); // the app runs as nobody and must read its script
+      await writeFile(join(dir, 'app.cjs'), APP, { mode: 0o644 });
       await writeFile(join(dir, 'bootstrap.yaml'), BOOTSTRAP);
       const start = (args: string[]) => {
         const child = spawn('ip', ['netns', 'exec', POD_NS, ...args], { stdio: 'ignore' });
