@@ -54,11 +54,13 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     let size = 0;
     let tooLarge = false;
     req.on('data', (chunk: Buffer) => {
+      if (tooLarge) return;
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
         tooLarge = true;
+        res.setHeader('connection', 'close');
         send(413, `body larger than ${MAX_BODY_BYTES} bytes\n`);
-        req.destroy();
+        res.once('finish', () => req.destroy());
         return;
       }
       chunks.push(chunk);

@@ -211,6 +211,7 @@ describe('admission webhook over HTTPS', () => {
       (await post({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {} })).status,
     ).toBe(400);
     expect((await post(review, 'text/plain')).status).toBe(415);
+    expect((await post(`{"pad":"${'x'.repeat(5 * 1024 * 1024)}"}`)).status).toBe(413);
     const get = await request(url, { dispatcher: agent });
     expect(get.statusCode).toBe(405);
     await get.body.dump();
