@@ -10,7 +10,11 @@
  * it there is no CA and everything is plain text (the stored trust bundle switches mesh mTLS on).
  *
  * Log lines to look for (JSON on stdout): `store open`, `discovery ready` (port),
- * `admin api ready` (port), `monitoring ready` (port), `control plane ready`, `stopped`.
+ * `admin api ready` (port), `webhook ready` (port; with `webhookPort`), `monitoring ready` (port),
+ * `control plane ready`, `stopped`.
+ *
+ * With `webhookPort` (and `tls`), it also serves the sidecar-injection admission webhook over
+ * HTTPS with its serving certificate (inject/webhook-server.ts).
  */
 import { hostname } from 'node:os';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -20,6 +24,8 @@ import { startAdminApi } from './api/server.ts';
 import { loadOrCreateToken } from './api/tokenFile.ts';
 import { startIdentity } from './ca/setup.ts';
 import { DiscoveryServer } from './discovery/server.ts';
+import { DEFAULT_INJECTOR_CONFIG, type InjectorConfig } from './inject/config.ts';
+import { startWebhookServer } from './inject/webhook-server.ts';
 import { MeshStateCache } from './mesh/state.ts';
 import { instrumentStore, registerControlPlaneMetrics } from './monitoring.ts';
 import { openStore } from './store/open.ts';
@@ -51,6 +57,10 @@ export interface ControlPlaneOptions {
   readonly caEncryptionKeyFile?: string;
   /** Workload certificate TTL, milliseconds (overrides MeshConfig; for tests). */
   readonly certTtlMs?: number;
+  /** The sidecar-injection admission webhook (HTTPS, needs `tls`): its port (off when absent; 0 picks one). */
+  readonly webhookPort?: number;
+  /** What the webhook injects (image, control-plane address, ...); defaults in inject/config.ts. */
+  readonly injector?: Partial<InjectorConfig>;
 }
 
 /** Runs the control plane until SIGTERM/SIGINT; resolves once it has stopped. */
@@ -120,6 +130,20 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
   });
   log.info({ address, port: api.port }, 'admin api ready');
 
+  if (options.webhookPort !== undefined && pki === undefined)
+    throw new Error('the injection webhook (--webhook-port) needs the mesh CA: drop --no-tls');
+  const webhook =
+    options.webhookPort !== undefined && pki !== undefined
+      ? await startWebhookServer({
+          address,
+          port: options.webhookPort,
+          certificate: () => pki.serving.current(),
+          config: { ...DEFAULT_INJECTOR_CONFIG, ...options.injector },
+          logger,
+        })
+      : undefined;
+  if (webhook !== undefined) log.info({ address, port: webhook.port }, 'webhook ready');
+
   let stopping = false;
   const monitoring = new AdminServer({
     ready: () => !stopping,
@@ -142,6 +166,7 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
   });
   stopWatching();
   await api.close();
+  await webhook?.close();
   await discovery.stop();
   await pki?.close();
   await monitoring.close();

@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server) # edge global ra
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || need+=(python3-grpcio) # gRPC tests: Debian's python3
 command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing test dependencies: ${need[*]}" >&2

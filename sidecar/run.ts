@@ -54,6 +54,10 @@ export interface DynamicOptions {
   readonly outboundPort?: number;
   readonly inboundPort?: number;
   readonly listenAddress?: string;
+  /** Where the outbound listener binds instead of `listenAddress` (e.g. 127.0.0.1 beside a pod IP). */
+  readonly outboundAddress?: string;
+  /** The address peers dial, registered as the endpoint (default `listenAddress`; for a 0.0.0.0 bind). */
+  readonly advertiseAddress?: string;
   /** Stable id of this proxy (default `<workload>-<inboundPort>.<namespace>`). */
   readonly proxyId?: string;
   /** Where the last ACKed snapshot (and the SVID, with mTLS) is kept (default `.weft/sidecars`). */
@@ -77,6 +81,8 @@ export interface SidecarOptions {
   readonly keyPath?: string;
   /** Overrides `admin.port` of the bootstrap (default 15000; 0 picks a free port). */
   readonly adminPort?: number;
+  /** Overrides `admin.address` of the bootstrap (default 127.0.0.1). */
+  readonly adminAddress?: string;
   /** Fraction of requests written to the access log, 0..1 (default 0: off). */
   readonly accessLogSampleRate?: number;
   /** OTLP/HTTP traces endpoint for span export (telemetry/otlp.ts); absent: no export. */
@@ -116,7 +122,7 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
     metrics: () => metrics.expose(),
     configDump: () => ({ node, ...proxy.dump() }),
   });
-  const adminAddress = bootstrap?.admin?.address ?? '127.0.0.1';
+  const adminAddress = options.adminAddress ?? bootstrap?.admin?.address ?? '127.0.0.1';
   const adminPort = await admin.listen(adminAddress, options.adminPort ?? bootstrap?.admin?.port ?? 15000);
   log.info({ address: adminAddress, port: adminPort }, 'admin ready');
 
@@ -220,11 +226,12 @@ async function startAgent(
       appPort: dyn.appPort,
       listenAddress,
       ...(dyn.tcpUpstreams !== undefined && { tcpUpstreams: dyn.tcpUpstreams }),
+      ...(dyn.outboundAddress !== undefined && { outboundAddress: dyn.outboundAddress }),
     },
     register: {
       service: dyn.service,
       namespace,
-      address: listenAddress,
+      address: dyn.advertiseAddress ?? listenAddress,
       port: inboundPort,
       // The workload name rides on the endpoint so callers can label `destination_workload`.
       labels: { ...labels, [WORKLOAD_LABEL]: workload },

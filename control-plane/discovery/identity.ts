@@ -52,6 +52,7 @@ export function identityOf(hello: HelloMessage): ProxyIdentity {
         listenerPorts: listenerPorts(hello.listenerPorts),
       }),
     ...((hello.tcpUpstreams?.length ?? 0) > 0 && { tcpUpstreams: tcpUpstreamsOf(hello) }),
+    ...(hello.outboundAddress ? { outboundAddress: hello.outboundAddress } : {}),
   };
 }
 

@@ -66,6 +66,8 @@ export interface HelloMessage {
   readonly listenerPorts?: Readonly<Record<string, number>>;
   /** Sidecar: TCP upstream binds (`--upstream service[.ns]:port=localPort`). */
   readonly tcpUpstreams?: readonly TcpUpstreamMessage[];
+  /** Sidecar: where the outbound listener binds, when not `listenAddress` (field 16). */
+  readonly outboundAddress?: string;
 }
 
 /** `weft.v1.TcpUpstream`: a local bind for a Service's TCP port. */

@@ -3,7 +3,8 @@
  * proxy's identity → that proxy's config snapshot. Pure: no I/O, no clock, no randomness.
  *
  * A sidecar gets (GAMMA mesh binding, Gateway API v1 HTTPRoute/GRPCRoute semantics):
- * - listeners `outbound` (listenAddress:outboundPort → route config `outbound`) and `inbound`
+ * - listeners `outbound` (outboundAddress (default listenAddress):outboundPort → route config
+ *   `outbound`) and `inbound`
  *   (listenAddress:inboundPort → route config `inbound`), both trusting one X-Forwarded-For hop;
  *   the inbound listener carries the `rbac` of the AuthorizationPolicies that apply (authz.ts);
  * - route config `outbound`: one virtual host per Service with a routed (non-tcp) port, for its
@@ -103,7 +104,7 @@ function listeners(proxy: ProxyIdentity, inboundTls?: DownstreamTls): Listener[]
     },
     {
       name: OUTBOUND,
-      address,
+      address: proxy.outboundAddress ?? address,
       port: proxy.outboundPort,
       direction: 'OUTBOUND',
       routeConfigName: OUTBOUND,

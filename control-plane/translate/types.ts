@@ -39,6 +39,8 @@ export interface ProxyIdentity {
   readonly listenerPorts?: Readonly<Record<string, number>>;
   /** Sidecar: TCP upstream binds (`--upstream`), for TCP proxy listeners (tcp.ts). */
   readonly tcpUpstreams?: readonly TcpUpstreamBind[];
+  /** Where the outbound listener binds when not `listenAddress` (Hello field 16). */
+  readonly outboundAddress?: string;
 }
 
 /** Everything the translator reads, at one store revision. */

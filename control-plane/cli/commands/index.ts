@@ -11,8 +11,10 @@ import { registerDelete } from './delete.ts';
 import { registerDiff } from './diff.ts';
 import { registerGet } from './get.ts';
 import { registerGraph } from './graph.ts';
+import { registerInject } from './inject.ts';
 import { registerProxyConfig } from './proxy-config.ts';
 import { registerProxyStatus } from './proxy-status.ts';
+import { registerRunApp } from './run-app.ts';
 import { registerToken } from './token.ts';
 import { registerValidate } from './validate.ts';
 
@@ -28,4 +30,6 @@ export function registerAdminCommands(program: Command): void {
   registerCa(program);
   registerApiKey(program);
   registerGraph(program);
+  registerInject(program);
+  registerRunApp(program);
 }

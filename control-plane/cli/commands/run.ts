@@ -77,9 +77,12 @@ interface SidecarFlags {
   outboundPort: number;
   inboundPort: number;
   listenAddress: string;
+  outboundAddress?: string;
+  advertiseAddress?: string;
   proxyId?: string;
   dataDir: string;
   adminPort?: number;
+  adminAddress?: string;
   drainDelay: number;
   accessLog?: boolean;
   accessLogSampleRate?: number;
@@ -117,9 +120,21 @@ export function registerRunCommands(program: Command): void {
     .option('--outbound-port <port>', 'outbound listener port', port, 15001)
     .option('--inbound-port <port>', 'inbound listener port', port, 15006)
     .option('--listen-address <ip>', 'address the listeners bind', '127.0.0.1')
+    .option(
+      '--outbound-address <ip>',
+      'address the outbound listener binds instead (e.g. 127.0.0.1 beside a pod IP)',
+    )
+    .option(
+      '--advertise-address <host>',
+      'address peers dial, registered as the endpoint (default --listen-address)',
+    )
     .option('--proxy-id <id>', 'stable proxy id (default <workload>-<inbound port>.<namespace>)')
     .option('--data-dir <dir>', 'where the last ACKed config is kept', '.weft/sidecars')
     .option('--admin-port <port>', 'admin listener port (default 15000)', port)
+    .option(
+      '--admin-address <ip>',
+      'address the admin listener binds (default 127.0.0.1; the pod IP for kubelet probes)',
+    )
     .option(
       '--drain-delay <ms>',
       'after deregistering, keep serving this long before draining',
@@ -171,6 +186,8 @@ export function registerRunCommands(program: Command): void {
             outboundPort: opts.outboundPort,
             inboundPort: opts.inboundPort,
             listenAddress: opts.listenAddress,
+            ...(opts.outboundAddress !== undefined && { outboundAddress: opts.outboundAddress }),
+            ...(opts.advertiseAddress !== undefined && { advertiseAddress: opts.advertiseAddress }),
             ...(opts.proxyId !== undefined && { proxyId: opts.proxyId }),
             dataDir: opts.dataDir,
             ...(opts.caBundle !== undefined && { caBundlePath: opts.caBundle }),
@@ -178,6 +195,7 @@ export function registerRunCommands(program: Command): void {
           },
         }),
         ...(opts.adminPort !== undefined && { adminPort: opts.adminPort }),
+        ...(opts.adminAddress !== undefined && { adminAddress: opts.adminAddress }),
         ...(opts.cert !== undefined && { certPath: opts.cert }),
         ...(opts.key !== undefined && { keyPath: opts.key }),
         drainDelayMs: opts.drainDelay,
@@ -211,6 +229,13 @@ export function registerRunCommands(program: Command): void {
     .option('--ca-chain <file>', 'issuers of an intermediate --ca-cert up to the root (PEM)')
     .option('--ca-encryption-key-file <file>', '32-byte key (raw or hex) encrypting the CA key at rest')
     .option('--cert-ttl <duration>', 'workload certificate lifetime, e.g. 5s (overrides MeshConfig)', gepMs)
+    .option(
+      '--webhook-port <port>',
+      'serve the sidecar-injection admission webhook (HTTPS) on this port, e.g. 15017',
+      port,
+    )
+    .option('--inject-image <image>', 'webhook: the weft image injected sidecars run')
+    .option('--inject-control-plane <host:port>', 'webhook: the discovery address injected sidecars dial')
     .action(
       async (
         opts: {
@@ -229,6 +254,9 @@ export function registerRunCommands(program: Command): void {
           caChain?: string;
           caEncryptionKeyFile?: string;
           certTtl?: number;
+          webhookPort?: number;
+          injectImage?: string;
+          injectControlPlane?: string;
         },
         cmd: Command,
       ) => {
@@ -262,6 +290,11 @@ export function registerRunCommands(program: Command): void {
           ...(opts.caChain !== undefined && { caChainFile: opts.caChain }),
           ...(opts.caEncryptionKeyFile !== undefined && { caEncryptionKeyFile: opts.caEncryptionKeyFile }),
           ...(opts.certTtl !== undefined && { certTtlMs: opts.certTtl }),
+          ...(opts.webhookPort !== undefined && { webhookPort: opts.webhookPort }),
+          injector: {
+            ...(opts.injectImage !== undefined && { image: opts.injectImage }),
+            ...(opts.injectControlPlane !== undefined && { controlPlane: opts.injectControlPlane }),
+          },
         });
       },
     );
