@@ -6,8 +6,11 @@
  * - text and binary messages both ways, the close handshake (code and reason) end to end;
  * - a non-101 answer (403 from the app) reaches the client as an HTTP response;
  * - `Connection: keep-alive, Upgrade` (a token list) upgrades;
- * - the upgrade is recorded with response_code 101 on both sidecars once the connection ends.
- * Through the gateway comes with the gateway issue. Every process is stopped by pid in `afterAll`.
+ * - the upgrade is recorded with response_code 101 on both sidecars once the connection ends;
+ * - through the edge gateway (`weft gateway`, Gateway + HTTPRoute from the control plane): client →
+ *   the gateway's HTTP listener → mTLS (ALPN http/1.1) → chat's inbound listener → the echo server,
+ *   with the same messages, the close handshake, and 101 counted by the gateway and by chat.
+ * Every process is stopped by pid in `afterAll`.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -27,6 +30,7 @@ import {
   startControlPlane,
   startMeshSidecar,
   stopAll,
+  WeftProcess,
   weft,
 } from '../support/mesh.ts';
 
@@ -48,6 +52,10 @@ const sidecars: MeshSidecar[] = [];
 let web: MeshSidecar;
 let chat: MeshSidecar;
 let outboundPort = 0;
+let gateway: WeftProcess | undefined;
+/** The port of the gateway's HTTP listener (Gateway `edge`, listener `http`). */
+let gatewayPort = 0;
+let gatewayAdmin = '';
 
 /** The chat app: a `ws` echo server on /echo, 403 for upgrades to /forbidden, 200 for plain GETs. */
 async function startChatApp(): Promise<number> {
@@ -94,6 +102,62 @@ function open(path: string): WebSocket {
   return new WebSocket(`ws://127.0.0.1:${outboundPort}${path}`, { headers: { host: 'chat' } });
 }
 
+/** Starts `weft gateway --gateway edge` (listener port 80 bound to 0); learns its ports from its logs. */
+async function startEdgeGateway(plane: ControlPlane): Promise<void> {
+  gateway = new WeftProcess('gateway edge', [
+    'gateway',
+    '--control-plane',
+    plane.discoveryAddress,
+    '--gateway',
+    'edge',
+    '--port',
+    '80=0',
+    '--admin-port',
+    '0',
+    '--data-dir',
+    join(root, 'gateways'),
+    '--drain-delay',
+    '0',
+    '--ca-bundle',
+    plane.caBundle as string,
+    '--token',
+    await joinToken(plane, 'edge'),
+  ]);
+  const admin = await gateway.waitForLog('"admin ready"', (e) => e.msg === 'admin ready');
+  gatewayAdmin = `http://127.0.0.1:${admin.port as number}`;
+  await gateway.waitForLog('"gateway ready"', (e) => e.msg === 'gateway ready', 20_000);
+  gatewayPort = gateway.logs.find((e) => e.msg === 'listener ready' && e.name === 'gateway-80')
+    ?.port as number;
+  expect(gatewayPort, gateway.describe()).toBeGreaterThan(0);
+}
+
+/** Waits for `ws` to open (rejects on an error or an unexpected response). */
+function opened(ws: WebSocket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+}
+
+/** Text and binary echo, then the close handshake with code 4000 "bye". */
+async function echoAndClose(ws: WebSocket, text: string): Promise<void> {
+  ws.send(text);
+  const echoedText = await nextMessage(ws);
+  expect(echoedText.isBinary).toBe(false);
+  expect(echoedText.data.toString()).toBe(text);
+  const binary = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256));
+  ws.send(binary);
+  const echoed = await nextMessage(ws);
+  expect(echoed.isBinary).toBe(true);
+  expect(Buffer.compare(echoed.data, binary)).toBe(0);
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+  ws.close(4000, 'bye');
+  expect(await closed).toEqual({ code: 4000, reason: 'bye' });
+}
+
 /** The next message of `ws`, with whether it was binary. */
 function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
   return new Promise((resolve, reject) => {
@@ -114,6 +178,26 @@ kind: Service
 metadata: { name: chat }
 spec:
   ports: [{ name: http, port: 80 }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge }
+spec:
+  gatewayClassName: weft
+  listeners:
+    - { name: http, port: 80, protocol: HTTP }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: chat-public }
+spec:
+  parentRefs: [{ name: edge, sectionName: http }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /chat } }]
+      filters:
+        - type: URLRewrite
+          urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: / } }
+      backendRefs: [{ name: chat, port: 80 }]
 `,
   );
   const applied = await weft(['apply', '-f', join(root, 'services.yaml')], {
@@ -125,10 +209,11 @@ spec:
   const started = await Promise.allSettled([
     meshSidecar('web', webApp, outboundPort),
     meshSidecar('chat', appPort),
+    startEdgeGateway(cp),
   ]);
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
-  [web, chat] = started.map((r) => (r as PromiseFulfilledResult<MeshSidecar>).value) as [
+  [web, chat] = started.slice(0, 2).map((r) => (r as PromiseFulfilledResult<MeshSidecar>).value) as [
     MeshSidecar,
     MeshSidecar,
   ];
@@ -141,10 +226,20 @@ spec:
     },
     { timeoutMs: 20_000 },
   );
+  // chat's endpoint may reach the gateway a snapshot after its first one: wait for a 200.
+  await pollUntil(
+    'gateway → chat to answer 200',
+    async () => {
+      const res = await request(`http://127.0.0.1:${gatewayPort}/chat/`);
+      await res.body.text();
+      return res.statusCode === 200 ? true : undefined;
+    },
+    { timeoutMs: 20_000 },
+  );
 }, 60_000);
 
 afterAll(async () => {
-  await stopAll(sidecars);
+  await stopAll([...sidecars, ...(gateway === undefined ? [] : [gateway])]);
   await cp?.stop();
   wss?.close();
   app?.closeAllConnections();
@@ -232,5 +327,33 @@ describe('WebSocket through two sidecars with mTLS', () => {
     expect(head.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols');
     // RFC 6455 §1.3: the accept value of the sample nonce.
     expect(head.toLowerCase()).toContain('sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=');
+  });
+});
+
+describe('WebSocket through the edge gateway', () => {
+  it('carries text and binary messages and the close handshake; the gateway and chat count 101', async () => {
+    const before = sample(await chat.metrics(), 'weft_requests_total', {
+      response_code: '101',
+      reporter: 'destination',
+    });
+    const ws = new WebSocket(`ws://127.0.0.1:${gatewayPort}/chat/echo`);
+    await opened(ws);
+    await echoAndClose(ws, 'hello through the gateway');
+
+    await pollUntil('the gateway and chat to record the upgrade with status 101', async () => {
+      const g = await (await request(`${gatewayAdmin}/metrics`)).body.text();
+      const c = await chat.metrics();
+      const viaGateway = sample(g, 'weft_requests_total', {
+        response_code: '101',
+        reporter: 'gateway',
+        destination_service: 'chat',
+      });
+      const atChat = sample(c, 'weft_requests_total', {
+        response_code: '101',
+        reporter: 'destination',
+        connection_security_policy: 'mutual_tls',
+      });
+      return viaGateway >= 1 && atChat >= before + 1 ? true : undefined;
+    });
   });
 });
