@@ -340,6 +340,11 @@ export function translateGateway(state: MeshState, proxy: ProxyIdentity): ProxyC
     };
     const hosts = virtualHosts(plan, order, translateTagged).map((vh) => {
       const withAuth = attachEdgeAuth(auth, listener, vh.routes ?? [], routeOf);
+      // A Route that got a policy is a new object: it keeps its user route for the rate limits.
+      withAuth.routes.forEach((r, i) => {
+        const from = origin.get((vh.routes ?? [])[i] as Route);
+        if (from !== undefined) origin.set(r, from);
+      });
       const withLimits = attachEdgeRateLimits(
         limits,
         gatewayRef,

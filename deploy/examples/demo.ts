@@ -5,7 +5,10 @@
  * web → api → store (api in two versions) each beside its own sidecar, and sends real traffic to
  * web, printing every two seconds which api version answered. The edge gateway (`weft gateway
  * --gateway edge`, its own identity) serves the Gateway `edge` of mesh.yaml on 127.0.0.1:18080
- * and calls web over mTLS: `curl http://127.0.0.1:18080/` reaches the mesh from outside.
+ * and calls web over mTLS: `curl http://127.0.0.1:18080/` reaches the mesh from outside. Two
+ * edge routes carry policies: `/jwt/...` wants a JWT and `/partner/...` an API key (5 requests/s
+ * per client); the demo makes the signing key and the API key at start (deploy/examples/demo-edge.ts),
+ * applies their SecurityPolicies and prints curl commands with and without the credentials.
  * Shift the split with
  *   bin/weft apply -f deploy/examples/api-50-50.yaml --wait
  * and watch the output change. Ctrl-C stops everything this script started (by pid).
@@ -14,6 +17,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { makeEdgeAuth } from './demo-edge.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = 'control-plane/cli/main.ts';
@@ -35,12 +39,10 @@ const workloads = [
 const loadgen = { service: 'loadgen', version: 'v1', app: 18500, base: 15500 } as const;
 /**
  * The edge gateway: admin on 15600; its Gateway `edge` (mesh.yaml) listens on 18080 (HTTP).
- * Edge routes (JWT, API keys, rate limits) are declared in mesh.yaml next to `web-public` and
- * listed in the help text below (`edgeRoutes`).
+ * Edge routes (JWT, API keys, rate limits) are declared in mesh.yaml next to `web-public`; their
+ * SecurityPolicies come from demo-edge.ts and are listed in the help text below (`edgeRoutes`).
  */
 const gateway = { name: 'edge', admin: 15600, http: 18080 } as const;
-/** Extra example lines for the edge routes of mesh.yaml (JWT route, API-key route), printed below. */
-const edgeRoutes: string[] = [];
 
 function start(name: string, args: string[], quiet = true): ChildProcess {
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -114,6 +116,35 @@ const summary = (await applied.body.json()) as {
 process.stdout.write(
   `[demo] applied deploy/examples/mesh.yaml at revision ${summary.revision}: ${summary.results.map((r) => `${r.id} ${r.action}`).join(', ')}\n`,
 );
+
+/** The edge routes' credentials: a fresh key pair and API key each start, their SecurityPolicies. */
+const edgeAuth = await makeEdgeAuth();
+const appliedAuth = await request('http://127.0.0.1:15080/v1/apply', {
+  method: 'POST',
+  headers: { ...admin, 'content-type': 'application/yaml' },
+  body: edgeAuth.yaml,
+});
+const authSummary = (await appliedAuth.body.json()) as {
+  revision?: number;
+  results?: { id: string; action: string }[];
+  error?: string;
+};
+if (appliedAuth.statusCode !== 200) {
+  throw new Error(`applying the edge SecurityPolicies: ${JSON.stringify(authSummary)}`);
+}
+process.stdout.write(
+  `[demo] applied the edge SecurityPolicies at revision ${authSummary.revision}: ${(authSummary.results ?? []).map((r) => `${r.id} ${r.action}`).join(', ')}\n`,
+);
+const edge = `http://127.0.0.1:${gateway.http}`;
+/** Example lines for the edge routes of mesh.yaml (JWT route, API-key route), printed below. */
+const edgeRoutes = [
+  `Edge routes with policies (the token and key are new at each start; the token expires in 1 h):`,
+  `  JWT, 200         curl -si ${edge}/jwt/hello -H 'Authorization: Bearer ${edgeAuth.token}'`,
+  `  JWT, 401         curl -si ${edge}/jwt/hello`,
+  `  API key, 200     curl -si ${edge}/partner/hello -H 'x-api-key: ${edgeAuth.apiKey}'`,
+  `  API key, 401     curl -si ${edge}/partner/hello`,
+  `  5/s, then 429    for i in $(seq 8); do curl -s -o /dev/null -w '%{http_code} ' ${edge}/partner/hello -H 'x-api-key: ${edgeAuth.apiKey}'; done; echo`,
+];
 
 /** A join token per service: each sidecar proves its identity with it to get its certificate. */
 async function joinToken(service: string): Promise<string> {

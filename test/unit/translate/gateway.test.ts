@@ -216,3 +216,35 @@ describe('route attachment to a Gateway', () => {
     expect(config.listeners).toEqual([]);
   });
 });
+
+describe('edge policies on one route', () => {
+  it('a route with both a SecurityPolicy and a RateLimitPolicy gets its auth and its rate limits', () => {
+    const config = translateWith([
+      httpRoute('partner', [{ name: 'edge', sectionName: 'http' }]),
+      resource('SecurityPolicy', 'partner-auth', {
+        targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'partner' }],
+        apiKeyAuth: { clients: [{ id: 'acme', keys: [{ id: 'k1', sha256: 'a'.repeat(64) }] }] },
+      }),
+      resource('RateLimitPolicy', 'partner-limits', {
+        targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'partner' }],
+        type: 'Local',
+        limits: [
+          { clientSelectors: [{ clientId: { type: 'Distinct' } }], limit: { requests: 5, unit: 'Second' } },
+        ],
+      }),
+    ]);
+    const routes = (config.routes ?? []).flatMap((rc) =>
+      (rc.virtualHosts ?? []).flatMap((vh) => vh.routes ?? []),
+    );
+    const partner = routes.filter((r) => r.name?.startsWith('default/partner/'));
+    expect(partner.length).toBeGreaterThan(0);
+    for (const r of partner) {
+      expect(r.auth, r.name).toBeDefined();
+      expect(
+        r.rateLimits?.map((l) => [l.name, l.requests, l.unit]),
+        r.name,
+      ).toEqual([['default/partner-limits/limit-0', 5, 'PER_SECOND']]);
+    }
+    expect(proxyProblems(config)).toEqual([]);
+  });
+});
