@@ -9,7 +9,7 @@
  *
  * Corpus line fields: name, send (the bytes; `{{text*N}}` repeats `text` N times), expect,
  * reaches (the request is forwarded), forwardedPath, upstreamAbsent (header names the upstream
- * must not see), partialBody (a chunked body found malformed mid-stream: the upstream saw its
+ * must not see), listeners (only on these listeners), partialBody (a chunked body found malformed mid-stream: the upstream saw its
  * start and an abort, never a complete request), rfc (why).
  */
 import { readFileSync } from 'node:fs';
@@ -34,6 +34,8 @@ interface CorpusCase {
   readonly reaches?: boolean;
   readonly forwardedPath?: string;
   readonly upstreamAbsent?: readonly string[];
+  /** Only on these listeners (default: all). */
+  readonly listeners?: readonly string[];
   /** A streamed body turned out malformed: the upstream may see the start of it, then an abort. */
   readonly partialBody?: boolean;
   readonly rfc?: string;
@@ -188,7 +190,8 @@ describe.each(['outbound', 'inbound', 'gateway'])('bad-input corpus on the %s li
     fdsBefore = await fdCount(sidecar.pid);
   });
 
-  it.each(cases.map((c, i) => [c.name, c, i] as const))('%s', async (_, c, i) => {
+  const here = cases.filter((c) => c.listeners === undefined || c.listeners.includes(name));
+  it.each(here.map((c) => [c.name, c, cases.indexOf(c)] as const))('%s', async (_, c, i) => {
     const from = upstream.seen.length;
     const parseErrors = upstreamParseErrors;
     const status = await exchange(name, bytesOf(c.send));

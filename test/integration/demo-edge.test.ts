@@ -162,7 +162,13 @@ describe('the demo API-key route (/partner/...)', () => {
     expect(ok.status, ok.body).toBe(200);
     expect(seen?.url).toBe('/partner/hello');
     expect(seen?.headers['x-client-id']).toBe('partner');
+    // The gateway's forwarded identity crosses the mTLS hop into the app behind web's sidecar.
+    expect(seen?.headers['x-weft-client-id']).toBe('partner');
+    expect(seen?.headers['x-weft-principal']).toBe('partner');
     expect(seen?.headers['x-api-key']).toBeUndefined();
+    // A client cannot claim an identity: the gateway drops x-weft-* from its input.
+    const spoofed = await curl(['-H', 'x-weft-client-id: admin', `${edge}/partner/hello`]);
+    expect(spoofed.status).toBe(401);
     expect((await curl([`${edge}/partner/hello`])).status).toBe(401);
     expect((await curl(['-H', 'x-api-key: not-the-key', `${edge}/partner/hello`])).status).toBe(401);
   });

@@ -3,9 +3,10 @@
  * hop-by-hop fields are removed in both directions, including every field named in
  * `Connection`; repeated fields keep their order (several `Set-Cookie` stay separate,
  * RFC 9110 §5.3); `X-Forwarded-For` is appended to (trusting the incoming list only as far as
- * the listener's `xffNumTrustedHops` says); the mesh's own `x-weft-*` request fields are never
- * taken from the downstream (they carry identity and decisions only proxies may set), except
- * `x-weft-attempt`, which an inbound listener keeps from the calling sidecar.
+ * the listener's `xffNumTrustedHops` says); the mesh's own `x-weft-*` request fields (forwarded
+ * identity from the gateway, the attempt number) are taken only from a trusted downstream: the
+ * local app (outbound listener) or a mesh peer over mTLS (inbound); a gateway listener and a
+ * plain-text inbound connection drop them (`stripInternalFields`).
  *
  * Header maps are plain objects with lower-case names; a repeated field is an array.
  */
@@ -25,10 +26,17 @@ const HOP_BY_HOP = new Set([
 /** Request-only fields the proxy consumes itself: `expect` (Node answers 100-continue). */
 const CONSUMED_REQUEST = new Set(['expect', 'proxy-authorization']);
 
-/** The mesh's own request fields: set by proxies only, stripped from downstream input. */
+/** The mesh's own request fields (forwarded identity, attempt number): `x-weft-*`. */
 const INTERNAL_PREFIX = 'x-weft-';
-/** The one internal field taken from the downstream: the calling sidecar's attempt number. */
-const KEPT_INTERNAL = 'x-weft-attempt';
+
+/**
+ * Removes every `x-weft-*` field from `headers`, in place: for requests from outside the mesh
+ * (a GATEWAY listener, or a plain-text connection to an inbound listener), which must not be able
+ * to claim an identity the gateway vouches for (`x-weft-principal`, `x-weft-client-id`, ...).
+ */
+export function stripInternalFields(headers: HeaderMap): void {
+  for (const name of Object.keys(headers)) if (name.startsWith(INTERNAL_PREFIX)) delete headers[name];
+}
 
 /** Names listed in a `Connection` header value (lower-case), or undefined when there are none. */
 function connectionTokens(value: string | undefined): Set<string> | undefined {
@@ -66,7 +74,6 @@ export function upstreamRequestHeaders(
     if (raw.charCodeAt(0) === 58) continue; // an HTTP/2 pseudo-header (`:method`, ...)
     const name = raw.toLowerCase();
     if (HOP_BY_HOP.has(name) || CONSUMED_REQUEST.has(name) || listed?.has(name)) continue;
-    if (name.startsWith(INTERNAL_PREFIX) && name !== KEPT_INTERNAL) continue;
     append(out, name, rawHeaders[i + 1] as string);
   }
   return out;

@@ -22,7 +22,7 @@ import type { UpstreamCluster } from '../upstream/types.ts';
 import type { RequestContext } from './context.ts';
 import { injectFault } from './fault.ts';
 import { UpstreamExchange } from './forward.ts';
-import { applyForwardedFor, plainAddress, upstreamRequestHeaders } from './headers.ts';
+import { applyForwardedFor, plainAddress, stripInternalFields, upstreamRequestHeaders } from './headers.ts';
 import { sendError, sendReply } from './local-reply.ts';
 import { mirrorRequest } from './mirror.ts';
 import { normalizePath } from './normalize.ts';
@@ -77,6 +77,10 @@ export function handleRequest(ctx: RequestContext, state: PipelineState): void {
   ctx.routeRequest = routeRequest;
 
   const headers = upstreamRequestHeaders(req.rawHeaders, req.headers.connection);
+  const direction = ctx.listener.direction;
+  if (direction === 'GATEWAY' || (direction === 'INBOUND' && ctx.securityPolicy !== 'mutual_tls')) {
+    stripInternalFields(headers);
+  }
   headers.host = target.authority; // RFC 9112 §3.2.2: absolute-form authority wins over Host
   ctx.clientAddress = applyForwardedFor(
     headers,
