@@ -16,6 +16,7 @@
  */
 import { isIP } from 'node:net';
 import forge from 'node-forge';
+import { signCertificate } from './native-sign.ts';
 import { BACKDATE_MS, type ForgeSigner, lf, RSA_BITS, randomSerialHex, subjectKeyIdOf } from './pki.ts';
 
 /** Largest CSR accepted, characters of PEM. */
@@ -120,7 +121,7 @@ export function signLeaf(signer: ForgeSigner, request: LeafRequest): SignedLeaf 
       ? []
       : [{ name: 'authorityKeyIdentifier', keyIdentifier: forge.util.hexToBytes(authorityKeyId) }]),
   ]);
-  cert.sign(signer.key, forge.md.sha256.create());
+  signCertificate(cert, signer.key); // node:crypto, not forge's pure-JS RSA (native-sign.ts)
   return {
     certPem: lf(forge.pki.certificateToPem(cert)),
     serialNumber: cert.serialNumber.replace(/^(00)+/, ''),

@@ -14,6 +14,7 @@
  */
 import { createHash, createPrivateKey, generateKeyPair, randomBytes, X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
+import { signCertificate } from './native-sign.ts';
 
 /** An RSA key pair in PEM: PKCS#8 private key, SPKI public key. */
 export interface KeyPairPem {
@@ -118,7 +119,6 @@ export async function createRootCa(
   validityMs: number = ROOT_VALIDITY_MS,
 ): Promise<GeneratedRoot> {
   const pair = await generateRsaKeyPair();
-  const key = forge.pki.privateKeyFromPem(pair.privateKeyPem) as forge.pki.rsa.PrivateKey;
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(pair.publicKeyPem);
   cert.serialNumber = randomSerialHex();
@@ -135,7 +135,7 @@ export async function createRootCa(
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(key, forge.md.sha256.create());
+  signCertificate(cert, pair.privateKeyPem); // OpenSSL's RSA, not forge's (native-sign.ts)
   return { certPem: lf(forge.pki.certificateToPem(cert)), keyPem: pair.privateKeyPem };
 }
 

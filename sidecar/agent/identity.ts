@@ -34,6 +34,7 @@ import {
   MutableCertificateProvider,
   providerChannelCredentials,
 } from '../../control-plane/ca/credentials.ts';
+import { signCsr } from '../../control-plane/ca/native-sign.ts';
 import { generateRsaKeyPair } from '../../control-plane/ca/pki.ts';
 import { createIdentityClient, type IssueResponseMessage } from '../../control-plane/ca/proto.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
@@ -90,13 +91,17 @@ const PERMANENT = new Set<number>([
   status.PERMISSION_DENIED,
 ]);
 
-/** A PEM PKCS#10 request for the key pair, signed with its private key (names are placeholders). */
+/**
+ * A PEM PKCS#10 request (RFC 2986) for the key pair, signed sha256WithRSAEncryption with its private
+ * key (names are placeholders). The signature is node:crypto's (ca/native-sign.ts): forge's pure-JS
+ * RSA would block the proxy's event loop at every renewal.
+ */
 export function buildCsr(privateKeyPem: string, publicKeyPem: string): string {
   const csr = forge.pki.createCertificationRequest();
   csr.publicKey = forge.pki.publicKeyFromPem(publicKeyPem);
   // The control plane ignores the subject; it names the identity itself.
   csr.setSubject([{ name: 'commonName', value: 'weft-workload' }]);
-  csr.sign(forge.pki.privateKeyFromPem(privateKeyPem) as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
+  signCsr(csr, privateKeyPem);
   return forge.pki.certificationRequestToPem(csr).replace(/\r\n/g, '\n');
 }
 
