@@ -331,9 +331,10 @@ describe('gRPC through two sidecars with mTLS (python grpcio client and servers)
     expect(quick?.responses[0]?.deadline_ms, seen).toBeGreaterThan(3000);
     expect(quick?.responses[0]?.deadline_ms, seen).toBeLessThanOrEqual(5100);
     // An exact `grpc-timeout: 3000m` (node:http2 as the client) reaches the server as the time left
-    // after both sidecars: less than asked, never more.
+    // after both sidecars: never more than asked (each hop counts whole milliseconds, so two hops
+    // within the same millisecond pass 3000 on).
     const left = await deadlineSeenByServer('3000m');
-    expect(left).toBeLessThan(3000);
+    expect(left).toBeLessThanOrEqual(3000);
     expect(left).toBeGreaterThan(2500);
   });
 
