@@ -9,6 +9,7 @@ const LOAD_TESTS = [
   'test/integration/mtls-mesh.test.ts',
   'test/integration/intermediary-streaming.test.ts',
   'test/integration/outlier.test.ts',
+  'test/integration/faults-fast.test.ts',
 ];
 
 export default defineConfig({

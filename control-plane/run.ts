@@ -50,6 +50,8 @@ export interface ControlPlaneOptions {
   readonly caEncryptionKeyFile?: string;
   /** Workload certificate TTL, milliseconds (overrides MeshConfig; for tests). */
   readonly certTtlMs?: number;
+  /** Discovery reconnect grace after start, milliseconds (default 10 000; discovery/server.ts). */
+  readonly reconnectGraceMs?: number;
 }
 
 /** Runs the control plane until SIGTERM/SIGINT; resolves once it has stopped. */
@@ -93,6 +95,7 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
     replicaId,
     registry,
     logger,
+    ...(options.reconnectGraceMs !== undefined && { reconnectGraceMs: options.reconnectGraceMs }),
     ...(pki !== undefined && { credentials: pki.credentials, extraServices: pki.services }),
   });
   const grpcPort = await discovery.start(address, options.grpcPort ?? 15012);

@@ -181,6 +181,11 @@ export function registerRunCommands(program: Command): void {
     .option('--ca-chain <file>', 'issuers of an intermediate --ca-cert up to the root (PEM)')
     .option('--ca-encryption-key-file <file>', '32-byte key (raw or hex) encrypting the CA key at rest')
     .option('--cert-ttl <duration>', 'workload certificate lifetime, e.g. 5s (overrides MeshConfig)', gepMs)
+    .option(
+      '--reconnect-grace <duration>',
+      'after start, how long proxies that run a config keep it before the first push (default 10s)',
+      gepMs,
+    )
     .action(
       async (
         opts: {
@@ -199,6 +204,7 @@ export function registerRunCommands(program: Command): void {
           caChain?: string;
           caEncryptionKeyFile?: string;
           certTtl?: number;
+          reconnectGrace?: number;
         },
         cmd: Command,
       ) => {
@@ -232,6 +238,7 @@ export function registerRunCommands(program: Command): void {
           ...(opts.caChain !== undefined && { caChainFile: opts.caChain }),
           ...(opts.caEncryptionKeyFile !== undefined && { caEncryptionKeyFile: opts.caEncryptionKeyFile }),
           ...(opts.certTtl !== undefined && { certTtlMs: opts.certTtl }),
+          ...(opts.reconnectGrace !== undefined && { reconnectGraceMs: opts.reconnectGrace }),
         });
       },
     );
