@@ -28,7 +28,9 @@ import { AdminServer } from './proxy/admin.ts';
 import { loadBootstrap } from './proxy/config/load.ts';
 import { type ProxyConfig, proxyConfigOf } from './proxy/config/model.ts';
 import { identityFromPem } from './proxy/identity.ts';
+import { registerOverloadMetrics } from './proxy/overload.ts';
 import { ProxyCore } from './proxy/proxy.ts';
+import { registerLogMetrics } from './proxy/telemetry/log-destination.ts';
 import { createLogger, type Logger, startAccessLog } from './proxy/telemetry/logger.ts';
 import { ProxyMetrics } from './proxy/telemetry/metrics.ts';
 
@@ -93,6 +95,8 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
   const node = bootstrap?.node ?? { service, namespace, workload };
 
   const metrics = new ProxyMetrics({ service, workload, namespace });
+  registerOverloadMetrics(metrics.registry);
+  registerLogMetrics(metrics.registry);
   const stopAccessLog = startAccessLog(logger, options.accessLogSampleRate ?? 0);
   const proxy = new ProxyCore();
   let draining = false;

@@ -10,6 +10,13 @@ import {
   controlPlaneOutage,
   restartWithoutControlPlane,
 } from '../faults/scenarios/control-plane.ts';
+import {
+  logDestinationFails,
+  overload,
+  upstreamClosesKeepAlive,
+  upstreamHangs,
+  upstreamKilledMidRequest,
+} from '../faults/scenarios/data-plane.ts';
 import { printFigures } from '../faults/support/figures.ts';
 import { startTwoSidecarMesh, type TwoSidecarMesh } from '../faults/support/two-sidecars.ts';
 import { type MeshSidecar, stopAll } from '../support/mesh.ts';
@@ -52,4 +59,56 @@ describe('control-plane faults on a two-sidecar mTLS mesh (fast subset)', () => 
       expect(b.outbound, name).toBe('ECONNREFUSED');
     }
   });
+});
+
+describe('data-plane faults on a static sidecar (fast subset)', () => {
+  it('upstream SIGKILLed mid-response and restarted: failures counted by kind, requests succeed after, no leaked descriptors', async () => {
+    const figures = await upstreamKilledMidRequest({ ratePerSec: 50, phaseMs: 1500, downMs: 1000 });
+    printFigures('upstream-killed-mid-request', { ...figures });
+    expect(figures.sidecarAlive).toBe(true);
+    expect(figures.recovered).toBe(true);
+    expect(figures.fdsAfter).toBeLessThanOrEqual(figures.fdsBefore + 2);
+  });
+
+  it('upstream that hangs: 504 after the route timeout, no leaked descriptors', async () => {
+    const figures = await upstreamHangs({ ratePerSec: 20, phaseMs: 2000 });
+    printFigures('upstream-hangs', { ...figures });
+    expect(Object.keys(figures.failuresByKind)).toEqual(['HTTP 504']);
+    expect(figures.load.failed).toBe(figures.load.sent);
+    expect(figures.fdsAfter).toBeLessThanOrEqual(figures.fdsBefore + 2);
+  });
+
+  it('upstream closing keep-alive connections every second: 0 failed requests, no leaked descriptors', async () => {
+    const figures = await upstreamClosesKeepAlive({ ratePerSec: 50, phaseMs: 4000 });
+    printFigures('upstream-closes-keepalive', { ...figures });
+    expect(figures.load.failed, JSON.stringify(figures.load)).toBe(0);
+    expect(figures.fdsAfter).toBeLessThanOrEqual(figures.fdsBefore + 2);
+  });
+
+  it('overload: wrk far above what the listener admits → 503 OVERLOADED, /ready answers, memory bounded, recovers', async () => {
+    const figures = await overload({
+      durationS: 5,
+      connections: 400,
+      maxActiveRequests: 50,
+      maxEventLoopDelayMs: 500,
+    });
+    printFigures('overload', { ...figures });
+    expect(figures.shed.active_requests + figures.shed.event_loop_delay).toBeGreaterThan(0);
+    expect(figures.wrk.non2xx).toBeGreaterThan(0);
+    expect(figures.ready.ok).toBe(figures.ready.probes);
+    expect(figures.ready.maxMs).toBeLessThan(2000);
+    expect(figures.rssMaxMiB).toBeLessThan(figures.rssBeforeMiB + 200);
+    expect(figures.recovered.ok).toBe(figures.recovered.of);
+  });
+
+  it.each(['blocked-pipe', '/dev/full'] as const)(
+    'access log to %s: requests unaffected, dropped lines counted',
+    async (destination) => {
+      const figures = await logDestinationFails({ destination, ratePerSec: 200, durationMs: 3000 });
+      printFigures(`log-${destination}`, { ...figures });
+      expect(figures.sidecarAlive).toBe(true);
+      expect(figures.load.failed, JSON.stringify(figures.load)).toBe(0);
+      expect(figures.droppedLines + figures.writeErrors).toBeGreaterThan(0);
+    },
+  );
 });

@@ -117,6 +117,10 @@ export interface HttpConnectionLimits {
   readonly idleTimeoutMs?: number;
   readonly maxConnections?: number;
   readonly requestTimeoutMs?: number;
+  /** Requests in progress on the listener beyond which new ones get 503 OVERLOADED (default 4096; 0: no bound). */
+  readonly maxActiveRequests?: number;
+  /** Event-loop delay (ms, p99 over 250 ms) at which new requests get 503 OVERLOADED (default 0: off). */
+  readonly maxEventLoopDelayMs?: number;
 }
 
 export interface RouteConfiguration {

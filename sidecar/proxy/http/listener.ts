@@ -25,6 +25,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Listener } from '../config/types.ts';
 import { ERROR_CATALOGUE, type ErrorKind } from '../errors.ts';
+import { type OverloadLimits, overloadLimits, shedReason } from '../overload.ts';
 import { type ListenerInfo, RequestContext } from './context.ts';
 import { sendError } from './local-reply.ts';
 import { handleRequest, type PipelineState } from './pipeline.ts';
@@ -89,6 +90,7 @@ export class HttpListener {
     maxRequestUrlBytes: number;
   };
   readonly #maxHeadersCount: number;
+  readonly #overload: OverloadLimits;
   readonly #tls: DownstreamTls;
   #inflight = 0;
   /** In-flight responses, so that draining can mark those whose head is not out yet `Connection: close`. */
@@ -105,6 +107,7 @@ export class HttpListener {
     this.#state = state;
     const limits = { ...LIMIT_DEFAULTS, ...config.limits };
     this.#maxHeadersCount = limits.maxRequestHeadersCount;
+    this.#overload = overloadLimits(config.limits);
     this.#info = {
       name: config.name,
       direction: config.direction ?? 'TRAFFIC_DIRECTION_UNSPECIFIED',
@@ -178,6 +181,11 @@ export class HttpListener {
     const ctx = new RequestContext(req, res, this.#info, performance.now());
     if ((req.socket as TLSSocket).encrypted === true) this.#tls.onRequest(ctx, req.socket as TLSSocket);
     if (this.#draining) res.shouldKeepAlive = false;
+    const shed = shedReason(this.#inflight, this.#overload);
+    if (shed !== undefined) {
+      sendError(ctx, 'OVERLOADED', shed);
+      return;
+    }
     if (req.rawHeaders.length > this.#maxHeadersCount * 2) {
       res.shouldKeepAlive = false;
       sendError(ctx, 'REQUEST_HEADERS_TOO_LARGE', `more than ${this.#maxHeadersCount} header fields`);

@@ -1,12 +1,14 @@
 /**
  * Logging: one pino root logger per process writing JSON lines to stdout through an
- * asynchronous destination (writes never block a request), child loggers per component, and
+ * asynchronous, bounded destination (log-destination.ts: writes never block a request; a blocked
+ * or failing destination drops lines and counts them), child loggers per component, and
  * `authorization` / `cookie` values redacted. The access log subscribes to `weft:request:end`
  * and can be sampled (`sampleRate` in [0, 1]; 0 turns it off, Istio's default).
  */
 import pino, { type Logger } from 'pino';
 import type { RequestContext } from '../http/context.ts';
 import { requestEnd } from './channels.ts';
+import { logDestination } from './log-destination.ts';
 
 export type { Logger } from 'pino';
 
@@ -25,7 +27,7 @@ export function createLogger(level = 'info', sync = false): Logger {
         'headers["x-api-key"]',
       ],
     },
-    pino.destination({ dest: 1, sync }),
+    logDestination(1, sync),
   );
 }
 

@@ -62,6 +62,8 @@ const FULL: Bootstrap = {
         maxConnections: 1000,
         requestTimeoutMs: 0,
         maxRequestUrlBytes: 8192,
+        maxActiveRequests: 4096,
+        maxEventLoopDelayMs: 200,
       },
       xffNumTrustedHops: 1,
       drainTimeoutMs: 5000,
