@@ -21,6 +21,7 @@ import { loadOrCreateToken } from './api/tokenFile.ts';
 import { startIdentity } from './ca/setup.ts';
 import { DiscoveryServer } from './discovery/server.ts';
 import { MeshStateCache } from './mesh/state.ts';
+import { watchStoreHealth } from './store/health.ts';
 import { openStore } from './store/open.ts';
 import { translate } from './translate/translate.ts';
 
@@ -71,6 +72,7 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const stopHealth = watchStoreHealth(store, { logger, registry });
   // The mesh CA unless --no-tls: its trust bundle in the store turns mesh mTLS on.
   const pki = options.tls
     ? await startIdentity({
@@ -135,6 +137,7 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
     process.once('SIGINT', () => stop('SIGINT'));
   });
   stopWatching();
+  stopHealth();
   await api.close();
   await discovery.stop();
   await pki?.close();

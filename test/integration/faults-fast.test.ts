@@ -1,6 +1,8 @@
 /**
  * The fast subset of the fault-injection suite (test/faults/, `npm run test:faults`), in the
- * default `npm test`: the same scenarios with shorter faults. Each prints its figures as one JSON
+ * default `npm test`: the same scenarios with shorter faults (control plane down 5 s instead of
+ * 60 s, churn 10 s instead of 60 s, one broken cache instead of three, overload 5 s, the access
+ * log blocked 3 s); the upstream faults, /dev/full and etcd run in test:faults only. Each prints its figures as one JSON
  * line (`[faults] {...}`) and asserts them. Real processes on loopback; every process is stopped
  * by pid in `afterAll`.
  */
@@ -10,13 +12,7 @@ import {
   controlPlaneOutage,
   restartWithoutControlPlane,
 } from '../faults/scenarios/control-plane.ts';
-import {
-  logDestinationFails,
-  overload,
-  upstreamClosesKeepAlive,
-  upstreamHangs,
-  upstreamKilledMidRequest,
-} from '../faults/scenarios/data-plane.ts';
+import { logDestinationFails, overload } from '../faults/scenarios/data-plane.ts';
 import { printFigures } from '../faults/support/figures.ts';
 import { startTwoSidecarMesh, type TwoSidecarMesh } from '../faults/support/two-sidecars.ts';
 import { type MeshSidecar, stopAll } from '../support/mesh.ts';
@@ -50,7 +46,9 @@ describe('control-plane faults on a two-sidecar mTLS mesh (fast subset)', () => 
   });
 
   it('sidecar restarted with the control plane down: serves its on-disk config; a truncated or corrupt cache: not ready, serves nothing', async () => {
-    const figures = await restartWithoutControlPlane(mesh, (s) => extra.push(s));
+    const figures = await restartWithoutControlPlane(mesh, (s) => extra.push(s), {
+      brokenCases: ['truncated'],
+    });
     printFigures('sidecar-restart-cp-down', { ...figures });
     expect(figures.servedFromCache.failed, JSON.stringify(figures.servedFromCache)).toBe(0);
     for (const [name, b] of Object.entries(figures.broken)) {
@@ -62,29 +60,6 @@ describe('control-plane faults on a two-sidecar mTLS mesh (fast subset)', () => 
 });
 
 describe('data-plane faults on a static sidecar (fast subset)', () => {
-  it('upstream SIGKILLed mid-response and restarted: failures counted by kind, requests succeed after, no leaked descriptors', async () => {
-    const figures = await upstreamKilledMidRequest({ ratePerSec: 50, phaseMs: 1500, downMs: 1000 });
-    printFigures('upstream-killed-mid-request', { ...figures });
-    expect(figures.sidecarAlive).toBe(true);
-    expect(figures.recovered).toBe(true);
-    expect(figures.fdsAfter).toBeLessThanOrEqual(figures.fdsBefore + 2);
-  });
-
-  it('upstream that hangs: 504 after the route timeout, no leaked descriptors', async () => {
-    const figures = await upstreamHangs({ ratePerSec: 20, phaseMs: 2000 });
-    printFigures('upstream-hangs', { ...figures });
-    expect(Object.keys(figures.failuresByKind)).toEqual(['HTTP 504']);
-    expect(figures.load.failed).toBe(figures.load.sent);
-    expect(figures.fdsAfter).toBeLessThanOrEqual(figures.fdsBefore + 2);
-  });
-
-  it('upstream closing keep-alive connections every second: 0 failed requests, no leaked descriptors', async () => {
-    const figures = await upstreamClosesKeepAlive({ ratePerSec: 50, phaseMs: 4000 });
-    printFigures('upstream-closes-keepalive', { ...figures });
-    expect(figures.load.failed, JSON.stringify(figures.load)).toBe(0);
-    expect(figures.fdsAfter).toBeLessThanOrEqual(figures.fdsBefore + 2);
-  });
-
   it('overload: wrk far above what the listener admits → 503 OVERLOADED, /ready answers, memory bounded, recovers', async () => {
     const figures = await overload({
       durationS: 5,

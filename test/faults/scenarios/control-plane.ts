@@ -188,6 +188,7 @@ export interface RestartFigures {
 export async function restartWithoutControlPlane(
   mesh: TwoSidecarMesh,
   register: (s: MeshSidecar) => void,
+  options: { brokenCases?: readonly ('truncated' | 'routes missing' | 'wrong field type')[] } = {},
 ): Promise<RestartFigures> {
   const cacheFile = join(
     mesh.web.options.dataDir,
@@ -228,7 +229,9 @@ export async function restartWithoutControlPlane(
       config: { ...doc.config, listeners: [{ name: 7 }] },
     }),
   };
-  for (const [name, text] of Object.entries(cases)) {
+  const chosen = options.brokenCases ?? (Object.keys(cases) as (keyof typeof cases)[]);
+  for (const [i, name] of chosen.entries()) {
+    const text = cases[name] as string;
     await writeFile(cacheFile, text);
     web = await startMeshSidecar({ ...mesh.web.options, waitReady: false });
     register(web);
@@ -242,7 +245,7 @@ export async function restartWithoutControlPlane(
       version: await versionOf(web),
       log: String((skipped.err as { message?: string } | undefined)?.message ?? '').slice(0, 200),
     };
-    if (name !== 'wrong field type') await web.stop(10_000);
+    if (i < chosen.length - 1) await web.stop(10_000);
   }
 
   // 3. The control plane back: the last broken-cache sidecar turns ready from the stream.
