@@ -76,14 +76,21 @@ export function openEtcdStore(
 
 export class EtcdStore implements Store {
   readonly #client: Etcd3;
+  /**
+   * One single-endpoint client per member, for serializable fallback reads: the main client's
+   * per-host circuit breakers open on the timeouts of a cluster without quorum, including the
+   * live member's, so fallback reads go to each member in turn through their own clients.
+   */
+  readonly #members: readonly Etcd3[];
   readonly #logger: StoreLogger;
   readonly #timeoutMs: number;
   readonly #leases = new Set<EtcdLease>();
   readonly #watchers = new Set<EtcdWatcher>();
   #closed = false;
 
-  private constructor(client: Etcd3, logger: StoreLogger, timeoutMs: number) {
+  private constructor(client: Etcd3, members: readonly Etcd3[], logger: StoreLogger, timeoutMs: number) {
     this.#client = client;
+    this.#members = members;
     this.#logger = logger;
     this.#timeoutMs = timeoutMs;
   }
@@ -105,13 +112,14 @@ export class EtcdStore implements Store {
       client.close();
       throw new Error(`etcd at ${endpoints.join(', ')} did not answer: ${(error as Error).message}`);
     }
-    return new EtcdStore(client, options.logger ?? processWarningLogger, timeoutMs);
+    const members = endpoints.map((host) => new Etcd3({ hosts: [host], dialTimeout: READ_DEADLINE_MS }));
+    return new EtcdStore(client, members, options.logger ?? processWarningLogger, timeoutMs);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
     this.#assertOpen();
-    const res = await this.#read('get', (serializable, deadline) =>
-      this.#client.kv.range({ key: Buffer.from(key), serializable }, { deadline }),
+    const res = await this.#read('get', (client, serializable, deadline) =>
+      client.kv.range({ key: Buffer.from(key), serializable }, { deadline }),
     );
     const kv = res.kvs[0];
     return kv === undefined ? undefined : toKeyValue(kv);
@@ -121,8 +129,8 @@ export class EtcdStore implements Store {
     this.#assertOpen();
     const key = Buffer.from(prefix === '' ? '\0' : prefix);
     const rangeEnd = prefix === '' ? Buffer.from('\0') : prefixEnd(Buffer.from(prefix));
-    const res = await this.#read('list', (serializable, deadline) =>
-      this.#client.kv.range(
+    const res = await this.#read('list', (client: Etcd3, serializable: boolean, deadline: Date) =>
+      client.kv.range(
         { key, range_end: rangeEnd, serializable, sort_order: 'Ascend', sort_target: 'Key' },
         { deadline },
       ),
@@ -147,18 +155,22 @@ export class EtcdStore implements Store {
   /** A linearizable read, or a serializable one from a live member when etcd cannot do that now. */
   async #read<T>(
     operation: string,
-    range: (serializable: boolean, deadline: Date) => Promise<T>,
+    range: (client: Etcd3, serializable: boolean, deadline: Date) => Promise<T>,
   ): Promise<T> {
     try {
-      return await range(false, new Date(Date.now() + READ_DEADLINE_MS));
+      return await range(this.#client, false, new Date(Date.now() + READ_DEADLINE_MS));
     } catch (error) {
       if (!isUnavailable(error)) throw error;
-      try {
-        return await range(true, new Date(Date.now() + READ_DEADLINE_MS));
-      } catch (fallback) {
-        if (isUnavailable(fallback)) throw new StoreUnavailableError(operation, etcdCause(fallback));
-        throw fallback;
+      let last: unknown = error;
+      for (const member of this.#members) {
+        try {
+          return await range(member, true, new Date(Date.now() + READ_DEADLINE_MS / 2));
+        } catch (fallback) {
+          if (!isUnavailable(fallback)) throw fallback;
+          last = fallback;
+        }
       }
+      throw new StoreUnavailableError(operation, etcdCause(last));
     }
   }
 
@@ -320,6 +332,7 @@ export class EtcdStore implements Store {
       new Promise((resolve) => setTimeout(resolve, 1000).unref()),
     ]);
     this.#client.close();
+    for (const member of this.#members) member.close();
   }
 
   /** Throws `RevisionCompactedError` when etcd no longer holds `revision` (a future one is fine). */

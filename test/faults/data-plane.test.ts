@@ -51,7 +51,9 @@ describe('data-plane faults', () => {
     expect(figures.ready.ok).toBe(figures.ready.probes);
     expect(figures.ready.maxMs).toBeLessThan(2000);
     expect(figures.eventLoopDelayMaxMs).toBeLessThan(1000);
-    expect(figures.rssMaxMiB).toBeLessThan(figures.rssBeforeMiB + 200);
+    // Bounded: under 512 MiB, and no growth from the first half of the run to the second beyond 25 %.
+    expect(figures.rssMaxMiB).toBeLessThan(512);
+    expect(figures.rssMaxSecondHalfMiB).toBeLessThan(figures.rssMaxFirstHalfMiB * 1.25);
     expect(figures.recovered.ok).toBe(figures.recovered.of);
     expect(figures.fdsAfter).toBeLessThanOrEqual(figures.fdsBefore + 2);
   });

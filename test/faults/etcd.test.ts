@@ -41,6 +41,8 @@ describe('control plane on a 3-member etcd cluster', () => {
     expect(figures.failed, JSON.stringify(figures)).toBe(0);
     expect(figures.controlPlaneUp).toBe(true);
     expect(figures.read.code, figures.read.stderr).toBe(0);
+    expect(figures.read.items).toBeGreaterThanOrEqual(1);
+    expect(figures.proxiesListed, figures.proxyStatusError).toBe(2);
     expect(figures.write.code).not.toBe(0);
     expect(figures.apiWrite.status).toBe(503);
     expect(figures.apiWrite.error).toMatch(/read-only|quorum|etcd/i);

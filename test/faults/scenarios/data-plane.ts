@@ -130,6 +130,8 @@ export async function startRig(
 function load(rig: Rig, ratePerSec: number, ok?: (s: number) => boolean, timeoutMs?: number): FixedRateLoad {
   return new FixedRateLoad({
     url: rig.url,
+    // Enough sockets that requests waiting on a slow upstream never queue in the client.
+    connections: 256,
     host: 'up',
     path: '/fault',
     ratePerSec,
@@ -331,6 +333,9 @@ export interface OverloadFigures {
   readonly eventLoopDelayMaxMs: number;
   readonly rssBeforeMiB: number;
   readonly rssMaxMiB: number;
+  /** RSS maxima over the first and the second half of the run: a plateau means memory is bounded. */
+  readonly rssMaxFirstHalfMiB: number;
+  readonly rssMaxSecondHalfMiB: number;
   readonly recovered: { ok: number; of: number };
   readonly fdsBefore: number;
   readonly fdsAfter: number;
@@ -357,6 +362,7 @@ export async function overload(options: {
     const rssBeforeMiB = await rssMiB(rig.sidecar.pid);
     const fdsBefore = (await fdCount(rig.sidecar.pid)).fds;
     let rssMaxMiB = rssBeforeMiB;
+    const rssSeries: number[] = [];
     let eventLoopDelayMaxMs = 0;
     const ready = { probes: 0, ok: 0, maxMs: 0 };
     let probing = true;
@@ -372,7 +378,9 @@ export async function overload(options: {
         }
         ready.probes++;
         ready.maxMs = Math.max(ready.maxMs, Math.round(performance.now() - t0));
-        rssMaxMiB = Math.max(rssMaxMiB, await rssMiB(rig.sidecar.pid).catch(() => 0));
+        const rss = await rssMiB(rig.sidecar.pid).catch(() => 0);
+        rssSeries.push(rss);
+        rssMaxMiB = Math.max(rssMaxMiB, rss);
         const m = await rig.sidecar.metrics().catch(() => '');
         eventLoopDelayMaxMs = Math.max(
           eventLoopDelayMaxMs,
@@ -405,6 +413,8 @@ export async function overload(options: {
       eventLoopDelayMaxMs: Math.round(eventLoopDelayMaxMs),
       rssBeforeMiB,
       rssMaxMiB,
+      rssMaxFirstHalfMiB: Math.max(rssBeforeMiB, ...rssSeries.slice(0, Math.floor(rssSeries.length / 2))),
+      rssMaxSecondHalfMiB: Math.max(rssBeforeMiB, ...rssSeries.slice(Math.floor(rssSeries.length / 2))),
       recovered: { ok, of },
       fdsBefore,
       fdsAfter,

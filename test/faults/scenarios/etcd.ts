@@ -81,6 +81,7 @@ export interface QuorumLostFigures extends LoadFigures {
   readonly logLine: string | undefined;
   readonly storeUnavailableMetric: number;
   readonly proxiesListed: number;
+  readonly proxyStatusError: string;
 }
 
 export async function quorumLost(
@@ -132,6 +133,7 @@ export async function quorumLost(
       logLine: logEntry === undefined ? undefined : JSON.stringify(logEntry).slice(0, 400),
       storeUnavailableMetric: metricLine === undefined ? -1 : Number(metricLine.split(' ')[1]),
       proxiesListed,
+      proxyStatusError: status.stderr.slice(0, 300),
     };
   } finally {
     await load.stop();
