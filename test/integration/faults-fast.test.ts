@@ -2,9 +2,9 @@
  * The fast subset of the fault-injection suite (test/faults/, `npm run test:faults`), in the
  * default `npm test`: the same scenarios with shorter faults (control plane down 5 s instead of
  * 60 s, churn 10 s instead of 60 s, one broken cache instead of three, overload 5 s, the access
- * log blocked 3 s); the upstream faults, /dev/full and etcd run in test:faults only. Each prints its figures as one JSON
- * line (`[faults] {...}`) and asserts them. Real processes on loopback; every process is stopped
- * by pid in `afterAll`.
+ * log blocked 3 s); the upstream faults, /dev/full and etcd run in test:faults only. Each prints
+ * its figures as one JSON line (`[faults] {...}`) and asserts them. Real processes on loopback;
+ * every process is stopped by pid in `afterAll`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
