@@ -76,14 +76,15 @@ describe('data-plane faults on a static sidecar (fast subset)', () => {
     expect(figures.recovered.ok).toBe(figures.recovered.of);
   });
 
-  it.each(['blocked-pipe', '/dev/full'] as const)(
-    'access log to %s: requests unaffected, dropped lines counted',
-    async (destination) => {
-      const figures = await logDestinationFails({ destination, ratePerSec: 200, durationMs: 3000 });
-      printFigures(`log-${destination}`, { ...figures });
-      expect(figures.sidecarAlive).toBe(true);
-      expect(figures.load.failed, JSON.stringify(figures.load)).toBe(0);
-      expect(figures.droppedLines + figures.writeErrors).toBeGreaterThan(0);
-    },
-  );
+  it('access log to a pipe nobody reads: requests unaffected, dropped lines counted', async () => {
+    const figures = await logDestinationFails({
+      destination: 'blocked-pipe',
+      ratePerSec: 200,
+      durationMs: 3000,
+    });
+    printFigures('log-blocked-pipe', { ...figures });
+    expect(figures.sidecarAlive).toBe(true);
+    expect(figures.load.failed, JSON.stringify(figures.load)).toBe(0);
+    expect(figures.droppedLines).toBeGreaterThan(0);
+  });
 });
