@@ -11,6 +11,7 @@ const LOAD_TESTS = [
   'test/integration/outlier.test.ts',
   'test/integration/edge-ratelimit-rate.test.ts',
   'test/integration/observability-prometheus.test.ts',
+  'test/integration/faults-fast.test.ts',
 ];
 
 export default defineConfig({

@@ -28,6 +28,7 @@ import { DEFAULT_INJECTOR_CONFIG, type InjectorConfig } from './inject/config.ts
 import { startWebhookServer } from './inject/webhook-server.ts';
 import { MeshStateCache } from './mesh/state.ts';
 import { instrumentStore, registerControlPlaneMetrics } from './monitoring.ts';
+import { watchStoreHealth } from './store/health.ts';
 import { openStore } from './store/open.ts';
 import { translate } from './translate/translate.ts';
 
@@ -61,6 +62,8 @@ export interface ControlPlaneOptions {
   readonly webhookPort?: number;
   /** What the webhook injects (image, control-plane address, ...); defaults in inject/config.ts. */
   readonly injector?: Partial<InjectorConfig>;
+  /** Discovery reconnect grace after start, milliseconds (default 10 000; discovery/server.ts). */
+  readonly reconnectGraceMs?: number;
 }
 
 /** Runs the control plane until SIGTERM/SIGINT; resolves once it has stopped. */
@@ -83,6 +86,7 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
   const mesh = new MeshStateCache(store);
   await mesh.start();
 
+  const stopHealth = watchStoreHealth(store, { logger, registry });
   // The mesh CA unless --no-tls: its trust bundle in the store turns mesh mTLS on.
   const pki = options.tls
     ? await startIdentity({
@@ -112,6 +116,7 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
     replicaId,
     registry,
     logger,
+    ...(options.reconnectGraceMs !== undefined && { reconnectGraceMs: options.reconnectGraceMs }),
     ...(pki !== undefined && { credentials: pki.credentials, extraServices: pki.services }),
   });
   const grpcPort = await discovery.start(address, options.grpcPort ?? 15012);
@@ -165,6 +170,7 @@ export async function runControlPlane(options: ControlPlaneOptions): Promise<voi
     process.once('SIGINT', () => stop('SIGINT'));
   });
   stopWatching();
+  stopHealth();
   await api.close();
   await webhook?.close();
   await discovery.stop();

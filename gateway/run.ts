@@ -31,7 +31,9 @@ import { AdminServer } from '../sidecar/proxy/admin.ts';
 import { loadBootstrap } from '../sidecar/proxy/config/load.ts';
 import { type ProxyConfig, proxyConfigOf } from '../sidecar/proxy/config/model.ts';
 import { identityFromPem } from '../sidecar/proxy/identity.ts';
+import { registerOverloadMetrics } from '../sidecar/proxy/overload.ts';
 import { ProxyCore } from '../sidecar/proxy/proxy.ts';
+import { registerLogMetrics } from '../sidecar/proxy/telemetry/log-destination.ts';
 import { createLogger, type Logger, startAccessLog } from '../sidecar/proxy/telemetry/logger.ts';
 import { ProxyMetrics } from '../sidecar/proxy/telemetry/metrics.ts';
 import { startIdentity } from '../sidecar/run.ts';
@@ -95,6 +97,8 @@ export async function runGateway(options: GatewayOptions): Promise<void> {
   ]);
   const stopAccessLog = startAccessLog(logger, options.accessLogSampleRate ?? 0);
   const stopEdgeLog = logEdgeEvents(logger);
+  registerOverloadMetrics(metrics.registry);
+  registerLogMetrics(metrics.registry);
   const proxy = new ProxyCore({
     filters: gatewayFilters(),
     listenerFilters: edgeFilterFactories({ logger }),

@@ -30,7 +30,9 @@ import { loadBootstrap } from './proxy/config/load.ts';
 import { type ProxyConfig, proxyConfigOf } from './proxy/config/model.ts';
 import { setNewTraceSampleRate } from './proxy/http/trace.ts';
 import { identityFromPem } from './proxy/identity.ts';
+import { registerOverloadMetrics } from './proxy/overload.ts';
 import { ProxyCore } from './proxy/proxy.ts';
+import { registerLogMetrics } from './proxy/telemetry/log-destination.ts';
 import { createLogger, type Logger, startAccessLog } from './proxy/telemetry/logger.ts';
 import { ProxyMetrics, WORKLOAD_LABEL } from './proxy/telemetry/metrics.ts';
 import { OtlpSpanExporter } from './proxy/telemetry/otlp.ts';
@@ -108,6 +110,8 @@ export async function runSidecar(options: SidecarOptions): Promise<void> {
   const node = bootstrap?.node ?? { service, namespace, workload };
 
   const metrics = new ProxyMetrics({ service, workload, namespace });
+  registerOverloadMetrics(metrics.registry);
+  registerLogMetrics(metrics.registry);
   const stopAccessLog = startAccessLog(logger, options.accessLogSampleRate ?? 0);
   setNewTraceSampleRate(options.traceSampleRate ?? 0);
   const spans =

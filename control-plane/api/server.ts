@@ -12,7 +12,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Store } from '../store/types.ts';
+import { type Store, StoreUnavailableError } from '../store/types.ts';
 import type { MeshState } from '../translate/types.ts';
 import { bearerChecker } from './auth.ts';
 import { type CaRouteDeps, caRoutes } from './ca-routes.ts';
@@ -88,6 +88,18 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
       }
       if (err instanceof ApiError) {
         sendJson(res, err.status, err.body(), err.headers);
+        return;
+      }
+      if (err instanceof StoreUnavailableError) {
+        // etcd unreachable or without quorum: reads still work, writes cannot (store/health.ts).
+        sendJson(
+          res,
+          503,
+          { error: `${err.message}; the control plane is read-only until the store is back` },
+          {
+            'retry-after': '5',
+          },
+        );
         return;
       }
       log?.error({ err, method: req.method, url: req.url }, 'admin API request failed');

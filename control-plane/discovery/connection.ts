@@ -46,6 +46,12 @@ export interface ConnectionContext {
   readonly snapshotFor: (identity: ProxyIdentity) => ProxySnapshot | undefined;
   readonly replicaId: string;
   readonly leaseTtlSeconds: number;
+  /**
+   * True during the control plane's reconnect grace (server.ts): a proxy that already runs a
+   * config (its Hello names a version) gets no snapshot yet, so that it never receives a mesh
+   * whose other proxies have not re-registered their endpoints after a control-plane restart.
+   */
+  readonly inReconnectGrace?: () => boolean;
   readonly log: Logger;
   readonly metrics: DiscoveryMetrics;
   /** Makes `conn` the stream of its proxy id, closing (and awaiting) an older stream of that id. */
@@ -72,6 +78,8 @@ export class ProxyConnection {
   #registration: EndpointRegistration | undefined;
   #connectedAt = '';
   #lastStatusJson = '';
+  /** The version the proxy said it serves in its Hello ('' when none). */
+  #helloVersion = '';
 
   constructor(call: DiscoveryServerCall, ctx: ConnectionContext) {
     this.#call = call;
@@ -106,6 +114,8 @@ export class ProxyConnection {
   refresh(revision: number): void {
     const id = this.#identity;
     if (this.#state !== 'open' || id === undefined) return;
+    // A proxy serving its last config keeps it through the reconnect grace (see ConnectionContext).
+    if (this.#helloVersion !== '' && this.#ctx.inReconnectGrace?.() === true) return;
     let snapshot: ProxySnapshot | undefined;
     try {
       snapshot = this.#ctx.snapshotFor(id);
@@ -222,6 +232,7 @@ export class ProxyConnection {
     this.#lease.onLost?.((err) => this.#fail(GrpcStatus.UNAVAILABLE, `stream lease lost: ${err.message}`));
     this.#state = 'open';
     this.#connectedAt = new Date().toISOString();
+    this.#helloVersion = hello.version ?? '';
     this.#ctx.cache.open(identity.proxyId, hello.version ?? '');
     this.#call.sendMetadata(new Metadata());
     this.#log.info({ identity, servingVersion: hello.version ?? '' }, 'proxy connected');

@@ -13,6 +13,13 @@
  * - `stop()` ends every stream (UNAVAILABLE), which revokes their leases, so the proxies'
  *   endpoints and status records disappear until they reconnect (to this or another replica).
  * - Transport credentials are a parameter (plain text by default; mTLS comes later).
+ * - Reconnect grace (`reconnectGraceMs`, default 10 s, the lease TTL): for that long after
+ *   `start()`, a proxy whose Hello says it already runs a config gets no snapshot; at the end of
+ *   the grace every connected proxy is recomputed and pushed. After a control-plane restart the
+ *   store holds no endpoint registrations (their leases ended with the old process, or expired
+ *   during a long outage) until each proxy reconnects (its backoff is at most 6 s), so an early
+ *   push would remove healthy endpoints from the proxies that reconnected first (503
+ *   NO_HEALTHY_UPSTREAM). Proxies without a config are served at once.
  */
 import {
   Server,
@@ -44,6 +51,8 @@ export interface DiscoveryServerOptions {
   readonly registry?: Registry;
   /** Transport credentials (default: plain text). */
   readonly credentials?: ServerCredentials;
+  /** See the header: how long after `start()` proxies that run a config are not pushed to (ms, default 10 000; 0: none). */
+  readonly reconnectGraceMs?: number;
   /** Coalescing window of `notify`, milliseconds (default 100). */
   readonly coalesceMs?: number;
   /** More gRPC services served on the same port and credentials (e.g. `weft.v1.Identity`). */
@@ -68,17 +77,22 @@ export class DiscoveryServer {
   #pendingRevision = 0;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  readonly #reconnectGraceMs: number;
+  #graceEndsAt = Number.POSITIVE_INFINITY;
+  #graceTimer: NodeJS.Timeout | undefined;
 
   constructor(options: DiscoveryServerOptions) {
     this.#log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'discovery' });
     this.#credentials = options.credentials ?? ServerCredentials.createInsecure();
     this.#coalesceMs = options.coalesceMs ?? 100;
+    this.#reconnectGraceMs = options.reconnectGraceMs ?? 10_000;
     this.#ctx = {
       store: options.store,
       cache: this.#cache,
       snapshotFor: options.snapshotFor,
       replicaId: options.replicaId,
       leaseTtlSeconds: options.leaseTtlSeconds ?? 10,
+      inReconnectGrace: () => performance.now() < this.#graceEndsAt,
       log: this.#log,
       metrics: new DiscoveryMetrics(options.registry ?? new Registry()),
       attach: (conn) => this.#attach(conn),
@@ -106,6 +120,7 @@ export class DiscoveryServer {
       this.#server.bindAsync(`${host}:${port}`, this.#credentials, (err, bound) => {
         if (err) reject(err);
         else {
+          this.#startGrace();
           this.#log.info({ address, port: bound }, 'discovery server listening');
           resolve(bound);
         }
@@ -120,6 +135,7 @@ export class DiscoveryServer {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     await Promise.all(
@@ -163,6 +179,21 @@ export class DiscoveryServer {
       if (s !== undefined) out.push(s);
     }
     return out.sort((a, b) => (a.proxyId < b.proxyId ? -1 : a.proxyId > b.proxyId ? 1 : 0));
+  }
+
+  #startGrace(): void {
+    if (this.#reconnectGraceMs <= 0) {
+      this.#graceEndsAt = 0;
+      return;
+    }
+    this.#graceEndsAt = performance.now() + this.#reconnectGraceMs;
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = undefined;
+      this.#graceEndsAt = 0;
+      this.#log.info({ proxies: this.#connections.size }, 'reconnect grace over; pushing to every proxy');
+      if (this.#timer === undefined) this.#recompute();
+    }, this.#reconnectGraceMs);
+    this.#graceTimer.unref();
   }
 
   #recompute(): void {

@@ -15,12 +15,19 @@
  *   keepalives without revoking, so the keys expire after their TTL, as if the process died.
  *   A lease etcd reports lost (keepalives failed for a TTL, or it expired) is reported to its
  *   `onLost` listeners, or logged when there are none; the owner re-grants and re-registers.
+ * - Availability: every call has a deadline (`timeoutMs`, default 5000 ms; linearizable reads
+ *   `READ_DEADLINE_MS`). An unreachable etcd, a cluster without quorum (no leader) or a missed
+ *   deadline throws `StoreUnavailableError`, except for `get` and `list`, which then fall back to
+ *   a serializable (member-local) read from a member that is up: without quorum the control plane
+ *   stays readable (possibly slightly stale) and refuses writes with a clear error.
  */
 import {
   Etcd3,
   type Lease as EtcdLease,
   EtcdLeaseInvalidError,
   type Watcher as EtcdWatcher,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
   type IKeyValue,
 } from 'etcd3';
 import { ROOT } from './keys.ts';
@@ -32,12 +39,25 @@ import {
   LeaseNotFoundError,
   RevisionCompactedError,
   type Store,
+  StoreUnavailableError,
   type TxnCondition,
   TxnConflictError,
   type TxnOp,
   type WatchEvent,
   type Watcher,
 } from './types.ts';
+
+/** Deadline of a linearizable read before the serializable fallback, milliseconds. */
+const READ_DEADLINE_MS = 2000;
+
+/** True for the errors that mean "etcd cannot answer now" (unreachable, no quorum, deadline). */
+function isUnavailable(error: unknown): boolean {
+  if (error instanceof GRPCUnavailableError || error instanceof GRPCDeadlineExceededError) return true;
+  const message = (error as Error | undefined)?.message ?? '';
+  return /circuit breaker is open|no leader|request timed out|leader changed|No connection established|ECONNREFUSED|deadline/i.test(
+    message,
+  );
+}
 
 export interface EtcdStoreOptions {
   /** How long `open` waits for etcd's first answer, and `watch` for its watch; default 5000 ms. */
@@ -56,14 +76,21 @@ export function openEtcdStore(
 
 export class EtcdStore implements Store {
   readonly #client: Etcd3;
+  /**
+   * One single-endpoint client per member, for serializable fallback reads: the main client's
+   * per-host circuit breakers open on the timeouts of a cluster without quorum, including the
+   * live member's, so fallback reads go to each member in turn through their own clients.
+   */
+  readonly #members: readonly Etcd3[];
   readonly #logger: StoreLogger;
   readonly #timeoutMs: number;
   readonly #leases = new Set<EtcdLease>();
   readonly #watchers = new Set<EtcdWatcher>();
   #closed = false;
 
-  private constructor(client: Etcd3, logger: StoreLogger, timeoutMs: number) {
+  private constructor(client: Etcd3, members: readonly Etcd3[], logger: StoreLogger, timeoutMs: number) {
     this.#client = client;
+    this.#members = members;
     this.#logger = logger;
     this.#timeoutMs = timeoutMs;
   }
@@ -85,27 +112,66 @@ export class EtcdStore implements Store {
       client.close();
       throw new Error(`etcd at ${endpoints.join(', ')} did not answer: ${(error as Error).message}`);
     }
-    return new EtcdStore(client, options.logger ?? processWarningLogger, timeoutMs);
+    const members = endpoints.map((host) => new Etcd3({ hosts: [host], dialTimeout: READ_DEADLINE_MS }));
+    return new EtcdStore(client, members, options.logger ?? processWarningLogger, timeoutMs);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
     this.#assertOpen();
-    const res = await this.#client.kv.range({ key: Buffer.from(key) });
+    const res = await this.#read('get', (client, serializable, deadline) =>
+      client.kv.range({ key: Buffer.from(key), serializable }, { deadline }),
+    );
     const kv = res.kvs[0];
     return kv === undefined ? undefined : toKeyValue(kv);
   }
 
   async list(prefix: string): Promise<{ readonly items: readonly KeyValue[]; readonly revision: number }> {
     this.#assertOpen();
-    const range = this.#client.getAll();
-    const res = await (prefix === '' ? range.all() : range.prefix(prefix)).exec();
+    const key = Buffer.from(prefix === '' ? '\0' : prefix);
+    const rangeEnd = prefix === '' ? Buffer.from('\0') : prefixEnd(Buffer.from(prefix));
+    const res = await this.#read('list', (client: Etcd3, serializable: boolean, deadline: Date) =>
+      client.kv.range(
+        { key, range_end: rangeEnd, serializable, sort_order: 'Ascend', sort_target: 'Key' },
+        { deadline },
+      ),
+    );
     return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
   }
 
   async revision(): Promise<number> {
     this.#assertOpen();
-    const res = await this.#client.kv.range({ key: Buffer.from(ROOT), count_only: true });
-    return Number(res.header.revision);
+    try {
+      const res = await this.#client.kv.range(
+        { key: Buffer.from(ROOT), count_only: true },
+        { deadline: Date.now() + READ_DEADLINE_MS },
+      );
+      return Number(res.header.revision);
+    } catch (error) {
+      if (isUnavailable(error)) throw new StoreUnavailableError('revision', etcdCause(error));
+      throw error;
+    }
+  }
+
+  /** A linearizable read, or a serializable one from a live member when etcd cannot do that now. */
+  async #read<T>(
+    operation: string,
+    range: (client: Etcd3, serializable: boolean, deadline: Date) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await range(this.#client, false, new Date(Date.now() + READ_DEADLINE_MS));
+    } catch (error) {
+      if (!isUnavailable(error)) throw error;
+      let last: unknown = error;
+      for (const member of this.#members) {
+        try {
+          return await range(member, true, new Date(Date.now() + READ_DEADLINE_MS / 2));
+        } catch (fallback) {
+          if (!isUnavailable(fallback)) throw fallback;
+          last = fallback;
+        }
+      }
+      throw new StoreUnavailableError(operation, etcdCause(last));
+    }
   }
 
   async txn(ops: readonly TxnOp[], conditions: readonly TxnCondition[] = []): Promise<number> {
@@ -114,26 +180,34 @@ export class EtcdStore implements Store {
     if (ops.length === 0 && conditions.length === 0) return this.revision();
     let res: Awaited<ReturnType<Etcd3['kv']['txn']>>;
     try {
-      res = await this.#client.kv.txn({
-        compare: conditions.map((c) =>
-          c.modRevision === 0
-            ? { key: Buffer.from(c.key), target: 'Create', result: 'Equal', create_revision: 0 }
-            : { key: Buffer.from(c.key), target: 'Mod', result: 'Equal', mod_revision: c.modRevision },
-        ),
-        success: ops.map((op) =>
-          op.op === 'put'
-            ? {
-                request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), lease: op.lease ?? 0 },
-              }
-            : { request_delete_range: { key: Buffer.from(op.key) } },
-        ),
-        failure: conditions.map((c) => ({ request_range: { key: Buffer.from(c.key), keys_only: true } })),
-      });
+      res = await this.#client.kv.txn(
+        {
+          compare: conditions.map((c) =>
+            c.modRevision === 0
+              ? { key: Buffer.from(c.key), target: 'Create', result: 'Equal', create_revision: 0 }
+              : { key: Buffer.from(c.key), target: 'Mod', result: 'Equal', mod_revision: c.modRevision },
+          ),
+          success: ops.map((op) =>
+            op.op === 'put'
+              ? {
+                  request_put: {
+                    key: Buffer.from(op.key),
+                    value: Buffer.from(op.value),
+                    lease: op.lease ?? 0,
+                  },
+                }
+              : { request_delete_range: { key: Buffer.from(op.key) } },
+          ),
+          failure: conditions.map((c) => ({ request_range: { key: Buffer.from(c.key), keys_only: true } })),
+        },
+        { deadline: new Date(Date.now() + this.#timeoutMs) },
+      );
     } catch (error) {
       if (error instanceof EtcdLeaseInvalidError) {
         const leased = ops.find((op) => op.op === 'put' && op.lease !== undefined);
         throw new LeaseNotFoundError(leased?.op === 'put' ? (leased.lease ?? '') : '');
       }
+      if (isUnavailable(error)) throw new StoreUnavailableError('write', etcdCause(error));
       throw error;
     }
     if (!res.succeeded) {
@@ -258,6 +332,7 @@ export class EtcdStore implements Store {
       new Promise((resolve) => setTimeout(resolve, 1000).unref()),
     ]);
     this.#client.close();
+    for (const member of this.#members) member.close();
   }
 
   /** Throws `RevisionCompactedError` when etcd no longer holds `revision` (a future one is fine). */
@@ -286,4 +361,24 @@ function toKeyValue(kv: IKeyValue): KeyValue {
     createRevision: Number(kv.create_revision),
     lease: kv.lease === '0' || kv.lease === '' ? undefined : String(kv.lease),
   };
+}
+
+/** The first key after every key with `prefix` (etcd's range_end for a prefix). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if ((end[i] as number) < 0xff) {
+      end[i] = (end[i] as number) + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from('\0');
+}
+
+/** Why etcd could not answer, in words (no quorum / unreachable / deadline). */
+function etcdCause(error: unknown): string {
+  const message = (error as Error | undefined)?.message ?? String(error);
+  if (error instanceof GRPCDeadlineExceededError || /deadline|timed out/i.test(message))
+    return `etcd did not answer in time (no quorum or unreachable): ${message}`;
+  return `etcd unreachable or without quorum: ${message}`;
 }

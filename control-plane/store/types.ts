@@ -93,6 +93,19 @@ export class RevisionCompactedError extends Error {
   }
 }
 
+/**
+ * Thrown by any operation when the store cannot answer it now: etcd unreachable, without quorum
+ * (no leader: writes and linearizable reads cannot complete), or past the operation deadline.
+ * Nothing was written. The admin API answers 503 with the message; the control plane keeps
+ * serving reads (serializable, from a member that is up) and its proxies their last config.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(operation: string, cause: string) {
+    super(`store unavailable (${operation}): ${cause}`);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
 /** Thrown by `txn` when a put names a lease that is unknown, expired or revoked; nothing was written. */
 export class LeaseNotFoundError extends Error {
   readonly lease: string;

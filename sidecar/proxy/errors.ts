@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE = {
   },
   REQUEST_TIMEOUT: { status: 504, message: 'the request did not complete within the route request timeout' },
   OVERFLOW: { status: 503, message: 'the cluster is at its connection or request limit' },
+  OVERLOADED: { status: 503, message: 'the proxy is overloaded and shed the request (overload manager)' },
   CIRCUIT_OPEN: { status: 503, message: 'the circuit breaker for the upstream is open' },
   FAULT_INJECTED: { status: 503, message: 'the route aborted the request (fault injection)' },
   RBAC_DENIED: { status: 403, message: 'denied by authorization policy' },

@@ -104,6 +104,8 @@ export async function startServer(
     replicaId: 'cp-test',
     registry,
     leaseTtlSeconds: 10,
+    // These tests check stream mechanics; the reconnect grace is checked in test/faults.
+    reconnectGraceMs: 0,
   });
   const port = await server.start('127.0.0.1', options.port ?? 0);
   return {

@@ -133,3 +133,135 @@ async function freePorts(count: number): Promise<number[]> {
   await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   return ports;
 }
+
+/** One member of a `startEtcdCluster` cluster. */
+export interface EtcdMember {
+  readonly name: string;
+  readonly clientUrl: string;
+  readonly pid: number;
+  readonly running: boolean;
+  /** SIGKILL by pid; resolves once the process is gone (its data dir stays for a restart). */
+  kill(): Promise<void>;
+}
+
+export interface RunningEtcdCluster {
+  /** Every member's client URL, for `--etcd`. */
+  readonly endpoints: string[];
+  readonly members: readonly EtcdMember[];
+  /** The current leader (asked of the running members' `/v3/maintenance/status`). */
+  leader(): Promise<EtcdMember>;
+  /** Stops every member by pid and removes the data dirs. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts an etcd cluster of `size` members on loopback (static bootstrap, free ports, one temp
+ * dir); resolves once every member reports healthy. Members are killed by their pids only.
+ */
+export async function startEtcdCluster(
+  size = 3,
+  options: { timeoutMs?: number } = {},
+): Promise<RunningEtcdCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-etcd-cluster-'));
+  const ports = await freePorts(size * 2);
+  const names = Array.from({ length: size }, (_, i) => `m${i}`);
+  const peer = (i: number): string => `http://127.0.0.1:${ports[size + i]}`;
+  const client = (i: number): string => `http://127.0.0.1:${ports[i]}`;
+  const initialCluster = names.map((n, i) => `${n}=${peer(i)}`).join(',');
+  const procs = names.map((name, i) => {
+    const child = spawn(
+      ETCD_BIN,
+      [
+        '--name',
+        name,
+        '--data-dir',
+        join(dir, name),
+        '--listen-client-urls',
+        client(i),
+        '--advertise-client-urls',
+        client(i),
+        '--listen-peer-urls',
+        peer(i),
+        '--initial-advertise-peer-urls',
+        peer(i),
+        '--initial-cluster',
+        initialCluster,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        `weft-${process.pid}`,
+        '--heartbeat-interval',
+        '100',
+        '--election-timeout',
+        '1000',
+        '--logger',
+        'zap',
+        '--log-level',
+        'error',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const output: string[] = [];
+    child.stderr?.on('data', (c: Buffer) => output.push(c.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let gone = false;
+    void exited.then(() => {
+      gone = true;
+    });
+    const member: EtcdMember & { child: ChildProcess; exited: Promise<void>; output: string[] } = {
+      name,
+      clientUrl: client(i),
+      pid: child.pid as number,
+      child,
+      exited,
+      output,
+      get running() {
+        return !gone;
+      },
+      async kill() {
+        if (gone) return;
+        child.kill('SIGKILL');
+        await exited;
+      },
+    };
+    return member;
+  });
+  const stop = async (): Promise<void> => {
+    await Promise.all(procs.map((p) => kill(p.child, p.exited, 3000)));
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(procs.map((p) => waitHealthy(p.clientUrl, options.timeoutMs ?? 30_000)));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    endpoints: procs.map((p) => p.clientUrl),
+    members: procs,
+    async leader() {
+      for (const p of procs) {
+        if (!p.running) continue;
+        try {
+          const res = await fetch(`${p.clientUrl}/v3/maintenance/status`, {
+            method: 'POST',
+            body: '{}',
+            signal: AbortSignal.timeout(1000),
+          });
+          const status = (await res.json()) as { header?: { member_id?: string }; leader?: string };
+          if (status.leader === undefined || status.leader === '0') continue;
+          const members = (await (
+            await fetch(`${p.clientUrl}/v3/cluster/member/list`, { method: 'POST', body: '{}' })
+          ).json()) as { members: { ID: string; name: string }[] };
+          const name = members.members.find((m) => m.ID === status.leader)?.name;
+          const leader = procs.find((q) => q.name === name);
+          if (leader !== undefined) return leader;
+        } catch {
+          // ask the next member
+        }
+      }
+      throw new Error('no etcd member knows a leader');
+    },
+    stop,
+  };
+}

@@ -236,6 +236,11 @@ export function registerRunCommands(program: Command): void {
     )
     .option('--inject-image <image>', 'webhook: the weft image injected sidecars run')
     .option('--inject-control-plane <host:port>', 'webhook: the discovery address injected sidecars dial')
+    .option(
+      '--reconnect-grace <duration>',
+      'after start, how long proxies that run a config keep it before the first push (default 10s)',
+      gepMs,
+    )
     .action(
       async (
         opts: {
@@ -257,6 +262,7 @@ export function registerRunCommands(program: Command): void {
           webhookPort?: number;
           injectImage?: string;
           injectControlPlane?: string;
+          reconnectGrace?: number;
         },
         cmd: Command,
       ) => {
@@ -295,6 +301,7 @@ export function registerRunCommands(program: Command): void {
             ...(opts.injectImage !== undefined && { image: opts.injectImage }),
             ...(opts.injectControlPlane !== undefined && { controlPlane: opts.injectControlPlane }),
           },
+          ...(opts.reconnectGrace !== undefined && { reconnectGraceMs: opts.reconnectGrace }),
         });
       },
     );

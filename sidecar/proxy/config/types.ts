@@ -169,6 +169,10 @@ export interface HttpConnectionLimits {
   readonly http2MaxResetsPerWindow?: number;
   readonly http2ResetWindowMs?: number;
   readonly http2MaxInvalidFrames?: number;
+  /** Requests in progress on the listener beyond which new ones get 503 OVERLOADED (default 4096; 0: no bound). */
+  readonly maxActiveRequests?: number;
+  /** Event-loop delay (ms, p99 over 250 ms) at which new requests get 503 OVERLOADED (default 0: off). */
+  readonly maxEventLoopDelayMs?: number;
 }
 
 export interface RouteConfiguration {

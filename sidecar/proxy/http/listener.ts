@@ -30,6 +30,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Listener } from '../config/types.ts';
 import { ERROR_CATALOGUE, type ErrorKind } from '../errors.ts';
+import { type OverloadLimits, overloadLimits, shedReason } from '../overload.ts';
 import { type ListenerInfo, RequestContext } from './context.ts';
 import { detectHttpVersion } from './detect.ts';
 import { DownstreamH2, HTTP2_LIMIT_DEFAULTS } from './h2-server.ts';
@@ -99,6 +100,7 @@ export class HttpListener {
     maxRequestUrlBytes: number;
   };
   readonly #maxHeadersCount: number;
+  readonly #overload: OverloadLimits;
   readonly #tls: DownstreamTls;
   /** TLS termination for clients outside the mesh (`serverTls`, server-tls.ts); off by default. */
   readonly #serverTls: TerminatingTls;
@@ -120,6 +122,7 @@ export class HttpListener {
     this.#state = state;
     const limits = { ...LIMIT_DEFAULTS, ...config.limits };
     this.#maxHeadersCount = limits.maxRequestHeadersCount;
+    this.#overload = overloadLimits(config.limits);
     this.#info = {
       name: config.name,
       direction: config.direction ?? 'TRAFFIC_DIRECTION_UNSPECIFIED',
@@ -231,6 +234,11 @@ export class HttpListener {
     const ctx = new RequestContext(req, res, this.#info, performance.now());
     if ((req.socket as TLSSocket).encrypted === true) this.#tls.onRequest(ctx, req.socket as TLSSocket, res);
     if (this.#draining) res.shouldKeepAlive = false;
+    const shed = shedReason(this.#inflight, this.#overload);
+    if (shed !== undefined) {
+      sendError(ctx, 'OVERLOADED', shed);
+      return;
+    }
     if (req.rawHeaders.length > this.#maxHeadersCount * 2) {
       res.shouldKeepAlive = false;
       sendError(ctx, 'REQUEST_HEADERS_TOO_LARGE', `more than ${this.#maxHeadersCount} header fields`);
@@ -249,6 +257,11 @@ export class HttpListener {
     const socket = this.#h2.socketOf(req.stream.session);
     if (socket !== undefined && (socket as TLSSocket).encrypted === true) {
       this.#tls.onRequest(ctx, socket as TLSSocket, undefined);
+    }
+    const shed = shedReason(this.#inflight, this.#overload);
+    if (shed !== undefined) {
+      sendError(ctx, 'OVERLOADED', shed);
+      return;
     }
     let fields = 0;
     const raw = req.rawHeaders;

@@ -1,6 +1,7 @@
 /**
  * Logging: one pino root logger per process writing JSON lines to stdout through an
- * asynchronous destination (writes never block a request), child loggers per component, and
+ * asynchronous, bounded destination (log-destination.ts: writes never block a request; a blocked
+ * or failing destination drops lines and counts them), child loggers per component, and
  * credentials redacted: `authorization`, `proxy-authorization`, `cookie`, `set-cookie` and API-key
  * header values wherever a `headers` object is logged, and the values of credential-like query
  * parameters (`api_key`, `token`, `access_token`, `secret`, `password`, `signature`, ...) in
@@ -10,6 +11,7 @@
 import pino, { type Logger } from 'pino';
 import type { RequestContext } from '../http/context.ts';
 import { requestEnd } from './channels.ts';
+import { logDestination } from './log-destination.ts';
 import { requestSize, responseSize, WORKLOAD_LABEL } from './metrics.ts';
 
 /** Header names whose values never reach a log line. */
@@ -63,7 +65,7 @@ export function createLogger(level = 'info', sync = false): Logger {
       base: { pid: process.pid },
       redact: REDACTED_PATHS,
     },
-    pino.destination({ dest: 1, sync }),
+    logDestination(1, sync),
   );
 }
 

@@ -68,6 +68,8 @@ const FULL: Bootstrap = {
         http2MaxResetsPerWindow: 200,
         http2ResetWindowMs: 10000,
         http2MaxInvalidFrames: 100,
+        maxActiveRequests: 4096,
+        maxEventLoopDelayMs: 200,
       },
       xffNumTrustedHops: 1,
       drainTimeoutMs: 5000,

@@ -7,13 +7,17 @@
 
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DiscoveryMetrics } from '../../../control-plane/discovery/metrics.ts';
 import { instrumentStore, registerControlPlaneMetrics } from '../../../control-plane/monitoring.ts';
+import { watchStoreHealth } from '../../../control-plane/store/health.ts';
 import { registerEdgeMetrics } from '../../../gateway/filters/limits/telemetry.ts';
+import { registerOverloadMetrics } from '../../../sidecar/proxy/overload.ts';
 import { REQUEST_LABELS } from '../../../sidecar/proxy/telemetry/labels.ts';
+import { registerLogMetrics } from '../../../sidecar/proxy/telemetry/log-destination.ts';
 import { ProxyMetrics } from '../../../sidecar/proxy/telemetry/metrics.ts';
 import { MemoryStore } from '../../support/memory-store.ts';
 
@@ -35,8 +39,13 @@ async function docRows(): Promise<Map<string, string>> {
 const proxy = new ProxyMetrics({ service: 'api', workload: 'api-v1', namespace: 'default' }, [
   registerEdgeMetrics,
 ]);
+registerOverloadMetrics(proxy.registry);
+registerLogMetrics(proxy.registry);
 proxy.configVersion(() => '7');
 afterAll(() => proxy.close());
+
+let stopStoreHealth: (() => void) | undefined;
+afterAll(() => stopStoreHealth?.());
 
 function controlPlaneRegistry(): Registry {
   const registry = new Registry();
@@ -47,6 +56,7 @@ function controlPlaneRegistry(): Registry {
     revision: () => 0,
     ca: {} as Parameters<typeof registerControlPlaneMetrics>[1]['ca'],
   });
+  stopStoreHealth = watchStoreHealth(new MemoryStore(), { logger: pino({ level: 'silent' }), registry });
   return registry;
 }
 

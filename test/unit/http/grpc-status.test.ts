@@ -152,6 +152,7 @@ describe('grpcStatusForError: what a gRPC client sees for each mesh error', () =
     URI_TOO_LONG: 'INTERNAL',
     REQUEST_BODY_TOO_LARGE: 'RESOURCE_EXHAUSTED',
     RATE_LIMIT_UNAVAILABLE: 'UNAVAILABLE',
+    OVERLOADED: 'UNAVAILABLE',
   };
 
   it.each(Object.keys(ERROR_CATALOGUE) as ErrorKind[])('%s', (kind) => {
