@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure the system tools the tests use are installed (Debian packages): curl and openssl
-# now; later issues add etcd-server, prometheus, nghttp2-client. Installs what is missing when
-# run as root on Debian (apt-get), otherwise prints the command to run. Quick when all present.
+# Makes sure the system tools the tests use are installed (Debian packages): curl, openssl, ps,
+# etcd, redis (server and cli), prometheus + promtool, python3-grpcio (for /usr/bin/python3), h2load,
+# wrk, ip and iptables. Installs what is missing when run as root on Debian (apt-get), otherwise
+# prints the command to run. Quick when all present.
 set -euo pipefail
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
@@ -12,6 +13,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server) # edge global ra
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || need+=(python3-grpcio) # gRPC tests: Debian's python3
 command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
+command -v wrk >/dev/null 2>&1 || need+=(wrk) # overload fault scenario
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
 [ ${#need[@]} -eq 0 ] && exit 0
