@@ -208,7 +208,8 @@ describe('retries on each trigger', () => {
     expect(r.log).toHaveLength(1);
     expect(r.events).toEqual([]);
     expect(r.cluster.outcomes).toHaveLength(1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The exchange releases its slot when the broken response ends: wait for that, with a deadline.
+    await expect.poll(() => r.cluster.activeRequests, { timeout: 2000, interval: 10 }).toBe(0);
     expectBalanced(r.cluster);
   });
 });
