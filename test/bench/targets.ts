@@ -10,7 +10,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Bootstrap } from '../../sidecar/proxy/config/types.ts';
@@ -246,18 +245,9 @@ async function proxyTarget(
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** A free loopback port: listen on port 0, read it, close. (Racy in principle, fine on a quiet box.) */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
+import { freePort } from '../support/ports.ts';
+
+export { freePort };
 
 /** The absolute path of `name` on PATH or in the sbin directories, if executable. */
 export function findBinary(name: string): string | undefined {

@@ -5,9 +5,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePorts } from './ports.ts';
 
 export interface RunningEtcd {
   /** Client URLs, e.g. `['http://127.0.0.1:40123']`. */
@@ -110,28 +110,6 @@ async function waitHealthy(clientUrl: string, timeoutMs: number): Promise<void> 
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`etcd at ${clientUrl} not healthy within ${timeoutMs} ms (last: ${last})`);
-}
-
-/** Ports the OS considers free right now (bound to port 0 and released together). */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => {
-    const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('no port');
-    return address.port;
-  });
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
 }
 
 /** One member of a `startEtcdCluster` cluster. */

@@ -23,7 +23,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
@@ -35,29 +34,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // ---------------------------------------------------------------------------------------------
 // Ports
 
-/** `n` distinct free ports on 127.0.0.1: each listened on (port 0) at the same time, then closed. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve());
-      });
-    }
-    return servers.map((s) => (s.address() as { port: number }).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  }
-}
-
-/** One free port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const [port] = await freePorts(1);
-  return port as number;
-}
+export { freePort, freePorts } from './ports.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Polling

@@ -12,25 +12,15 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const WEFT_BIN = fileURLToPath(new URL('../../bin/weft', import.meta.url));
 
-/** A port the OS considers free right now (bound on 127.0.0.1:0 and released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port bound'))));
-    });
-  });
-}
+import { freePort } from './ports.ts';
+
+export { freePort };
 
 /**
  * Polls `fn` every `intervalMs` (default 50) until it returns something other than undefined or
