@@ -1,7 +1,8 @@
 /**
- * The bad-input corpus (test/corpus/http1.jsonl, one case per line) against a sidecar's outbound
- * listener (plain text), its inbound listener (mTLS, STRICT) and a gateway-direction listener,
- * written on raw sockets. Each case names the answers it may get (status codes, or `close`: the
+ * The bad-input corpus (test/corpus/http1.jsonl, one case per line) written on raw sockets
+ * against a `weft sidecar` process's outbound listener (plain text) and inbound listener (mTLS,
+ * STRICT), and against a `weft gateway` process's listeners: plain HTTP, and HTTPS terminating TLS
+ * (the edge filters and `serverTls` of a real gateway). Each case names the answers it may get (status codes, or `close`: the
  * connection closed with no response) and whether it may reach the upstream; cases that are
  * refused must leave the upstream untouched, checked with a marker request sent after each case
  * (the upstream sees the marker, and nothing else, since the case began). After the corpus the
@@ -9,8 +10,9 @@
  *
  * Corpus line fields: name, send (the bytes; `{{text*N}}` repeats `text` N times), expect,
  * reaches (the request is forwarded), forwardedPath, upstreamAbsent (header names the upstream
- * must not see), listeners (only on these listeners), partialBody (a chunked body found malformed mid-stream: the upstream saw its
- * start and an abort, never a complete request), rfc (why).
+ * must not see), listeners (only on these kinds of listener: outbound, inbound, gateway), partialBody (a chunked body found malformed mid-stream: the upstream saw its
+ * start and an abort, never a complete request), responseAbsent (strings the response head must
+ * not contain), rfc (why).
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir } from 'node:fs/promises';
@@ -38,6 +40,8 @@ interface CorpusCase {
   readonly listeners?: readonly string[];
   /** A streamed body turned out malformed: the upstream may see the start of it, then an abort. */
   readonly partialBody?: boolean;
+  /** Strings the response head must not contain (e.g. a header a decoded CR LF would inject). */
+  readonly responseAbsent?: readonly string[];
   readonly rfc?: string;
 }
 
@@ -58,6 +62,7 @@ function bytesOf(send: string): Buffer {
 const TD = 'test.local';
 let upstream: Upstream;
 let sidecar: RunningSidecar;
+let gateway: RunningSidecar;
 let ca: TestCa;
 let client: Leaf;
 /** Every upstream request and the raw bytes each upstream connection received. */
@@ -82,26 +87,40 @@ function listener(
   };
 }
 
-function bootstrap(upstreamPort: number): Bootstrap {
+function bootstrap(
+  id: string,
+  upstreamPort: number,
+  listeners: Listener[],
+  extra: Partial<Bootstrap> = {},
+): Bootstrap {
   return {
-    node: { id: 'corpus-1', service: 'corpus', namespace: 'default', workload: 'corpus-v1' },
+    node: { id, service: 'corpus', namespace: 'default', workload: 'corpus-v1' },
     admin: { address: '127.0.0.1', port: 0 },
-    listeners: [
-      listener('outbound', 'OUTBOUND'),
-      listener('inbound', 'INBOUND', { tls: { mode: 'STRICT' } }),
-      listener('gateway', 'GATEWAY'),
-    ],
+    listeners,
     routes: [
       {
         name: 'r',
         virtualHosts: [
-          { name: 'all', domains: ['*'], routes: [{ name: 'all', route: { clusters: [{ name: 'up' }] } }] },
+          {
+            name: 'all',
+            domains: ['*'],
+            routes: [
+              // A redirect builds Location from the request's path and Host: the generated-header cases.
+              {
+                name: 'to-https',
+                matches: [{ path: { type: 'PATH_PREFIX', value: '/redirect' } }],
+                redirect: { scheme: 'https', statusCode: 301 },
+              },
+              { name: 'all', route: { clusters: [{ name: 'up' }] } },
+            ],
+          },
         ],
       },
     ],
     clusters: [{ name: 'up' }],
     endpoints: [{ clusterName: 'up', endpoints: [{ address: '127.0.0.1', port: upstreamPort }] }],
     trustBundle: { trustDomain: TD, rootsPem: [ca.certPem] },
+    ...extra,
   };
 }
 
@@ -114,55 +133,95 @@ beforeAll(async () => {
   });
   const dir = await mkdtemp(join(tmpdir(), 'weft-corpus-'));
   const files = await writeCertKey(dir, 'corpus', ca.leaf(spiffeIdOf(TD, 'corpus')));
-  sidecar = await startSidecar(bootstrap(upstream.port), {
-    extraArgs: ['--cert', files.cert, '--key', files.key],
-  });
+  const serving = ca.leaf('', { uris: [] });
+  [sidecar, gateway] = await Promise.all([
+    startSidecar(
+      bootstrap('corpus-1', upstream.port, [
+        listener('outbound', 'OUTBOUND'),
+        listener('inbound', 'INBOUND', { tls: { mode: 'STRICT' } }),
+      ]),
+      { extraArgs: ['--cert', files.cert, '--key', files.key] },
+    ),
+    startSidecar(
+      bootstrap(
+        'corpus-gw',
+        upstream.port,
+        [
+          listener('gateway', 'GATEWAY'),
+          listener('gateway-tls', 'GATEWAY', { serverTls: { certificates: [{ certificateName: 'edge' }] } }),
+        ],
+        { certificates: [{ name: 'edge', certChainPem: serving.certPem, privateKeyPem: serving.keyPem }] },
+      ),
+      { role: 'gateway' },
+    ),
+  ]);
 });
 
 afterAll(async () => {
-  await sidecar?.stop();
+  await Promise.all([sidecar?.stop(), gateway?.stop()]);
   await upstream?.close();
 });
 
-function open(name: string): Promise<Socket> {
-  const port = sidecar.ports[name] as number;
+/** The listeners under test: the process that owns each, and the kind of listener it is. */
+const TARGETS = {
+  outbound: { process: () => sidecar, kind: 'outbound' },
+  inbound: { process: () => sidecar, kind: 'inbound' },
+  gateway: { process: () => gateway, kind: 'gateway' },
+  'gateway-tls': { process: () => gateway, kind: 'gateway' },
+} as const;
+type Target = keyof typeof TARGETS;
+
+function open(name: Target): Promise<Socket> {
+  const port = TARGETS[name].process().ports[name] as number;
   return new Promise((resolve, reject) => {
     const s =
-      name === 'inbound'
+      name === 'gateway-tls'
         ? tlsConnect(
+            // the chain is verified; the name is not (the serving certificate names only 127.0.0.1)
             {
               host: '127.0.0.1',
               port,
               ca: ca.certPem,
-              cert: client.certPem,
-              key: client.keyPem,
-              rejectUnauthorized: false,
+              servername: 'corpus.test',
+              checkServerIdentity: () => undefined,
             },
             () => resolve(s),
           )
-        : netConnect({ host: '127.0.0.1', port }, () => resolve(s));
+        : name === 'inbound'
+          ? tlsConnect(
+              {
+                host: '127.0.0.1',
+                port,
+                ca: ca.certPem,
+                cert: client.certPem,
+                key: client.keyPem,
+                rejectUnauthorized: false,
+              },
+              () => resolve(s),
+            )
+          : netConnect({ host: '127.0.0.1', port }, () => resolve(s));
     s.once('error', reject);
   });
 }
 
-/** Writes `bytes`, resolves with the status of the first response, or 'close' when none came. */
-async function exchange(name: string, bytes: Buffer): Promise<number | 'close'> {
+/**
+ * Writes `bytes`; resolves with the status and head (latin1) of the first response, or status
+ * 'close' when none came.
+ */
+async function exchange(name: Target, bytes: Buffer): Promise<{ status: number | 'close'; head: string }> {
   const s = await open(name);
   return new Promise((resolve) => {
     let got = '';
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve('close');
-    }, 10_000);
+    const timer = setTimeout(() => done('close'), 10_000);
     const done = (v: number | 'close') => {
       clearTimeout(timer);
       s.destroy();
-      resolve(v);
+      resolve({ status: v, head: got.split('\r\n\r\n')[0] ?? '' });
     };
     s.on('data', (b: Buffer) => {
       got += b.toString('latin1');
       const m = /^HTTP\/1\.[01] (\d{3}) /.exec(got);
-      if (m) done(Number(m[1]));
+      if (m && got.includes('\r\n\r\n')) done(Number(m[1]));
     });
     s.on('error', () => undefined);
     s.on('close', () => done('close'));
@@ -171,8 +230,8 @@ async function exchange(name: string, bytes: Buffer): Promise<number | 'close'> 
 }
 
 /** Sends a marker request and waits until the upstream saw it; returns what the upstream saw since `from`. */
-async function settle(name: string, from: number, marker: string): Promise<IncomingMessage[]> {
-  const status = await exchange(name, Buffer.from(`GET /__marker/${marker} HTTP/1.1\r\nHost: a\r\n\r\n`));
+async function settle(name: Target, from: number, marker: string): Promise<IncomingMessage[]> {
+  const { status } = await exchange(name, Buffer.from(`GET /__marker/${marker} HTTP/1.1\r\nHost: a\r\n\r\n`));
   expect(status, 'the marker request').toBe(200);
   await pollUntil('the marker to reach the upstream', async () =>
     upstream.seen.some((r) => r.url === `/__marker/${marker}`) ? true : undefined,
@@ -184,17 +243,19 @@ async function fdCount(pid: number): Promise<number> {
   return (await readdir(`/proc/${pid}/fd`)).length;
 }
 
-describe.each(['outbound', 'inbound', 'gateway'])('bad-input corpus on the %s listener', (name) => {
+describe.each(Object.keys(TARGETS) as Target[])('bad-input corpus on the %s listener', (name) => {
+  const { kind } = TARGETS[name];
+  const pid = (): number => TARGETS[name].process().pid;
   let fdsBefore = 0;
   beforeAll(async () => {
-    fdsBefore = await fdCount(sidecar.pid);
+    fdsBefore = await fdCount(pid());
   });
 
-  const here = cases.filter((c) => c.listeners === undefined || c.listeners.includes(name));
+  const here = cases.filter((c) => c.listeners === undefined || c.listeners.includes(kind));
   it.each(here.map((c) => [c.name, c, cases.indexOf(c)] as const))('%s', async (_, c, i) => {
     const from = upstream.seen.length;
     const parseErrors = upstreamParseErrors;
-    const status = await exchange(name, bytesOf(c.send));
+    const { status, head } = await exchange(name, bytesOf(c.send));
     expect(c.expect, `${c.name} (${c.rfc ?? ''}): got ${status}`).toContain(status);
     const seen = await settle(name, from, `${name}-${i}`);
     if (c.partialBody !== true) {
@@ -211,15 +272,16 @@ describe.each(['outbound', 'inbound', 'gateway'])('bad-input corpus on the %s li
         'a refused request reached the upstream',
       ).toEqual([]);
     }
+    for (const text of c.responseAbsent ?? []) expect(head, 'the response head').not.toContain(text);
     for (const h of c.upstreamAbsent ?? []) {
       for (const r of seen) expect(r.headers[h], `${h} reached the upstream`).toBeUndefined();
     }
   });
 
   it('still serves, and holds no more file descriptors than before', async () => {
-    expect(await exchange(name, Buffer.from('GET /ok HTTP/1.1\r\nHost: a\r\n\r\n'))).toBe(200);
+    expect((await exchange(name, Buffer.from('GET /ok HTTP/1.1\r\nHost: a\r\n\r\n'))).status).toBe(200);
     await pollUntil('file descriptors to return to their level before the corpus', async () =>
-      (await fdCount(sidecar.pid)) <= fdsBefore + 2 ? true : undefined,
+      (await fdCount(pid())) <= fdsBefore + 2 ? true : undefined,
     );
   });
 });
