@@ -1,14 +1,15 @@
 /**
  * Soak (`npm run test:soak`): a steady 100 req/s for 10 minutes (`WEFT_SOAK_MINUTES` to change)
- * through web ══mTLS══▶ api (two dynamic sidecars and the control plane, real processes on
- * loopback). After a 1-minute warm-up, both sidecars' RSS and open descriptors are sampled every
- * 10 s. Asserted: 0 failed requests, RSS growth < 10 % from the end of the warm-up to the end,
- * descriptors at the end within 2 of their count after the warm-up. The gateway is not in the
- * path yet (see docs/reliability.md).
+ * through the edge gateway and two sidecars: gateway ══mTLS══▶ web sidecar ─▶ web app ─▶ web
+ * sidecar ══mTLS══▶ api sidecar ─▶ api app (`weft gateway`, two dynamic sidecars and the control
+ * plane, real processes on loopback). After a 1-minute warm-up, the three proxies' RSS and open
+ * descriptors are sampled every 10 s. Asserted: 0 failed requests, RSS growth < 10 % from the end
+ * of the warm-up to the end, descriptors at the end within 2 of their count after the warm-up.
  */
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil } from '../support/mesh.ts';
-import { fdCount, printFigures, rssMiB } from './support/figures.ts';
+import { fdCount, heapMiB, printFigures, rssMiB } from './support/figures.ts';
 import { FixedRateLoad } from './support/load.ts';
 import { startTwoSidecarMesh, type TwoSidecarMesh } from './support/two-sidecars.ts';
 
@@ -17,42 +18,54 @@ const RATE = 100;
 const WARMUP_MS = 60_000;
 const SAMPLE_MS = 10_000;
 
-interface Sample {
-  readonly atS: number;
-  readonly web: { rssMiB: number; fds: number };
-  readonly api: { rssMiB: number; fds: number };
-}
+const PROXIES = ['gateway', 'web', 'api'] as const;
+type Proxy = (typeof PROXIES)[number];
+type Sample = { readonly atS: number } & Record<
+  Proxy,
+  { rssMiB: number; fds: number; heapMiB: number; heapUsedMiB: number }
+>;
 
 describe('soak', () => {
   let mesh: TwoSidecarMesh;
   beforeAll(async () => {
-    mesh = await startTwoSidecarMesh();
+    mesh = await startTwoSidecarMesh({ gateway: true });
   });
   afterAll(async () => {
     await mesh?.stop();
   });
 
-  it(`${RATE} req/s for ${MINUTES} min through two mTLS sidecars: 0 failed, RSS growth < 10 % after warm-up, no descriptor growth`, async () => {
+  it(`${RATE} req/s for ${MINUTES} min through the gateway and two mTLS sidecars: 0 failed, RSS growth < 10 % after warm-up, no descriptor growth`, async () => {
+    const gateway = mesh.gateway;
+    if (gateway === undefined) throw new Error('the mesh has no gateway');
+    const pids: Record<Proxy, number> = {
+      gateway: gateway.process.pid,
+      web: mesh.web.process.pid,
+      api: mesh.api.process.pid,
+    };
+    const metricsOf: Record<Proxy, () => Promise<string>> = {
+      gateway: async () => (await request(`${gateway.adminUrl}/metrics`)).body.text(),
+      web: () => mesh.web.metrics(),
+      api: () => mesh.api.metrics(),
+    };
     const load = new FixedRateLoad({
-      url: mesh.web.outboundUrl,
-      host: 'api',
+      url: gateway.url,
       path: '/soak',
       ratePerSec: RATE,
     }).start();
     const started = performance.now();
     const samples: Sample[] = [];
     const sample = async (): Promise<Sample> => {
-      const [webRss, apiRss, webFds, apiFds] = await Promise.all([
-        rssMiB(mesh.web.process.pid),
-        rssMiB(mesh.api.process.pid),
-        fdCount(mesh.web.process.pid),
-        fdCount(mesh.api.process.pid),
-      ]);
+      const measured = await Promise.all(
+        PROXIES.map(async (p) => {
+          const [rss, fds, metrics] = await Promise.all([rssMiB(pids[p]), fdCount(pids[p]), metricsOf[p]()]);
+          const heap = heapMiB(metrics);
+          return [p, { rssMiB: rss, fds: fds.fds, heapMiB: heap.total, heapUsedMiB: heap.used }] as const;
+        }),
+      );
       return {
         atS: Math.round((performance.now() - started) / 1000),
-        web: { rssMiB: webRss, fds: webFds.fds },
-        api: { rssMiB: apiRss, fds: apiFds.fds },
-      };
+        ...Object.fromEntries(measured),
+      } as Sample;
     };
     const endAt = started + MINUTES * 60_000;
     let next = started + WARMUP_MS;
@@ -75,17 +88,19 @@ describe('soak', () => {
       load: figures,
       afterWarmup: first,
       end: last,
-      webRssGrowthPct: growth(first.web.rssMiB, last.web.rssMiB),
-      apiRssGrowthPct: growth(first.api.rssMiB, last.api.rssMiB),
-      webRssMaxMiB: Math.max(...samples.map((s) => s.web.rssMiB)),
-      apiRssMaxMiB: Math.max(...samples.map((s) => s.api.rssMiB)),
+      rssGrowthPct: Object.fromEntries(PROXIES.map((p) => [p, growth(first[p].rssMiB, last[p].rssMiB)])),
+      rssMaxMiB: Object.fromEntries(PROXIES.map((p) => [p, Math.max(...samples.map((s) => s[p].rssMiB))])),
       samples: samples.length,
+      rssSeriesMiB: Object.fromEntries(PROXIES.map((p) => [p, samples.map((s) => Math.round(s[p].rssMiB))])),
+      heapSeriesMiB: Object.fromEntries(
+        PROXIES.map((p) => [p, samples.map((s) => Math.round(s[p].heapMiB))]),
+      ),
     };
     printFigures('soak', result);
     expect(figures.failed, JSON.stringify(load.failures.slice(0, 10))).toBe(0);
-    expect(result.webRssGrowthPct).toBeLessThan(10);
-    expect(result.apiRssGrowthPct).toBeLessThan(10);
-    expect(last.web.fds).toBeLessThanOrEqual(first.web.fds + 2);
-    expect(last.api.fds).toBeLessThanOrEqual(first.api.fds + 2);
+    for (const p of PROXIES) {
+      expect(result.rssGrowthPct[p], `${p} RSS growth %`).toBeLessThan(10);
+      expect(last[p].fds, `${p} descriptors`).toBeLessThanOrEqual(first[p].fds + 2);
+    }
   });
 });

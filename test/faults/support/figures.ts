@@ -27,3 +27,20 @@ export async function rssMiB(pid: number): Promise<number> {
 export function printFigures(scenario: string, figures: Record<string, unknown>): void {
   console.log(`[faults] ${JSON.stringify({ scenario, ...figures })}`);
 }
+
+/**
+ * The V8 heap of a proxy from its admin `/metrics` text (prom-client's default process metrics), in
+ * MiB: `total` (nodejs_heap_size_total_bytes, what V8 has reserved), `used`
+ * (nodejs_heap_size_used_bytes) and `external` (nodejs_external_memory_bytes: Buffers and the like).
+ */
+export function heapMiB(metrics: string): { total: number; used: number; external: number } {
+  const mib = (name: string): number => {
+    const value = Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
+    return Math.round((value / 1048576) * 10) / 10;
+  };
+  return {
+    total: mib('nodejs_heap_size_total_bytes'),
+    used: mib('nodejs_heap_size_used_bytes'),
+    external: mib('nodejs_external_memory_bytes'),
+  };
+}
