@@ -6,12 +6,12 @@
  * a stream id and a payload, either raw (`payload` hex, `size` zero bytes, `data` text) or built
  * from structured fields of its type: `headers` (a list of [name, value] pairs, each encoded as an
  * HPACK literal field without indexing, new name, no Huffman, RFC 7541 §6.2.2; the item
- * `"@request"` stands for a valid GET request's four pseudo-header fields) plus `hpack` (raw HPACK
- * bytes in hex, appended), `settings` ({NAME: value}), `error` (an RFC 9113 §7 code name, for
- * RST_STREAM and GOAWAY), `increment` (WINDOW_UPDATE), `dependsOn`/`weight`/`exclusive`
- * (PRIORITY), `lastStream` (GOAWAY). `repeat` sends the frame N times; a `FrameGroup` repeats a
- * list of frames, adding `streamStep` to every non-zero stream id on each round. Header values may
- * use `{{text*N}}` for `text` repeated N times.
+ * `"@request"` stands for a valid GET request's four pseudo-header fields, `{"@request": {...}}` for
+ * them with some values replaced) plus `hpack` (raw HPACK bytes in hex, appended), `settings`
+ * ({NAME: value}), `error` (an RFC 9113 §7 code name, for RST_STREAM and GOAWAY), `increment`
+ * (WINDOW_UPDATE), `dependsOn`/`weight`/`exclusive` (PRIORITY), `lastStream` (GOAWAY). `repeat` sends the frame N times; a `FrameGroup` repeats a
+ * list of frames, adding `streamStep` to every non-zero stream id on each round. Header names and
+ * values and hex payloads may use `{{text*N}}` for `text` repeated N times.
  *
  * Reading: `FrameReader` splits the server's bytes into frames; `responseStatus` decodes the
  * `:status` of a response header block as nghttp2 writes it (the first field: an indexed static
