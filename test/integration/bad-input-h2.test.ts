@@ -24,7 +24,7 @@
  * `:authority: slow` routes to a 30 s fault delay, which holds a stream open without forwarding it.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { type ClientHttp2Session, connect as h2connect } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -85,6 +85,7 @@ let gateway: RunningSidecar;
 let ca: TestCa;
 let client: Leaf;
 let server: Leaf;
+let dir = '';
 
 function routes(): RouteConfiguration[] {
   return [
@@ -165,7 +166,7 @@ beforeAll(async () => {
   upstream = await startUpstream(undefined, (s) => {
     s.on('clientError', () => upstreamParseErrors++);
   });
-  const dir = await mkdtemp(join(tmpdir(), 'weft-h2corpus-'));
+  dir = await mkdtemp(join(tmpdir(), 'weft-h2corpus-'));
   const files = await writeCertKey(dir, 'corpus', ca.leaf(spiffeIdOf(TD, 'corpus')));
   [sidecar, gateway] = await Promise.all([
     startSidecar(
@@ -189,6 +190,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([sidecar?.stop(), gateway?.stop()]);
   await upstream?.close();
+  if (dir !== '') await rm(dir, { recursive: true, force: true });
 });
 
 /** A raw connection to `target`: TCP, or TLS that negotiated h2. */
