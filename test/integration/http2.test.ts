@@ -575,7 +575,19 @@ describe('HTTP/2 load and limits', () => {
     const continuation = frame(9, 0, 1, literal('x-flood', 'a'.repeat(1000)));
     let sent = 0;
     for (; sent < 2000 && !socket.destroyed; sent++) {
-      if (!socket.write(continuation)) await new Promise((r) => setTimeout(r, 1));
+      // wait for the kernel to take more (or for the close): a 1 ms pause let node queue the whole
+      // flood in memory when the server's close came late, which made `sent` reach 2000
+      if (!socket.write(continuation)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            socket.off('drain', done);
+            socket.off('close', done);
+            resolve();
+          };
+          socket.once('drain', done);
+          socket.once('close', done);
+        });
+      }
     }
     // a well-behaved client meanwhile
     const good = connect(web.url('outbound'));

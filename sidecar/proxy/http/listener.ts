@@ -3,7 +3,8 @@
  * HTTP/2 (node:http2, h2-server.ts) on the same port. A plain-text connection that starts with the
  * HTTP/2 preface goes to the HTTP/2 server (h2c with prior knowledge, detect.ts), a TLS connection
  * that negotiated `h2` by ALPN too; everything else is HTTP/1.1. For HTTP/2 requests `:authority`
- * is copied into `Host` (RFC 9113 §8.3.1) before routing.
+ * is copied into `Host` (RFC 9113 §8.3.1) before routing, after the checks node:http2 leaves to us
+ * (h2-request-checks.ts: header count and list size → 431, a `host` other than `:authority` → 400).
  *
  * Limits are on by default (RFC 9110 §15.5.20 431 for oversized or too many header fields,
  * 408 when the header block is too slow, an idle keep-alive timeout, a connection cap).
@@ -33,6 +34,7 @@ import { ERROR_CATALOGUE, type ErrorKind } from '../errors.ts';
 import { type OverloadLimits, overloadLimits, shedReason } from '../overload.ts';
 import { type ListenerInfo, RequestContext } from './context.ts';
 import { detectHttpVersion } from './detect.ts';
+import { h2RequestDefect } from './h2-request-checks.ts';
 import { DownstreamH2, HTTP2_LIMIT_DEFAULTS } from './h2-server.ts';
 import { sendError } from './local-reply.ts';
 import { handleRequest, type PipelineState } from './pipeline.ts';
@@ -100,6 +102,7 @@ export class HttpListener {
     maxRequestUrlBytes: number;
   };
   readonly #maxHeadersCount: number;
+  readonly #maxHeadersBytes: number;
   readonly #overload: OverloadLimits;
   readonly #tls: DownstreamTls;
   /** TLS termination for clients outside the mesh (`serverTls`, server-tls.ts); off by default. */
@@ -122,6 +125,7 @@ export class HttpListener {
     this.#state = state;
     const limits = { ...LIMIT_DEFAULTS, ...config.limits };
     this.#maxHeadersCount = limits.maxRequestHeadersCount;
+    this.#maxHeadersBytes = limits.maxRequestHeadersBytes;
     this.#overload = overloadLimits(config.limits);
     this.#info = {
       name: config.name,
@@ -263,11 +267,9 @@ export class HttpListener {
       sendError(ctx, 'OVERLOADED', shed);
       return;
     }
-    let fields = 0;
-    const raw = req.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).charCodeAt(0) !== 58) fields++;
-    if (fields > this.#maxHeadersCount) {
-      sendError(ctx, 'REQUEST_HEADERS_TOO_LARGE', `more than ${this.#maxHeadersCount} header fields`);
+    const defect = h2RequestDefect(req, this.#maxHeadersCount, this.#maxHeadersBytes);
+    if (defect !== undefined) {
+      sendError(ctx, defect.kind, defect.reason);
       return;
     }
     handleRequest(ctx, this.#state);
