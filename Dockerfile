@@ -21,5 +21,6 @@ COPY --from=build --chown=65532:65532 /src/proto ./proto
 COPY --from=build --chown=65532:65532 /src/dist ./dist
 USER 65532:65532
 EXPOSE 15000 15001 15006 15012 15014 15017 15080
-ENTRYPOINT ["/nodejs/bin/node", "/app/dist/control-plane/cli/main.js"]
+# V8 young generation capped at 2 × 16 MiB, as bin/weft does (docs/performance.md, "Memory").
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=16", "/app/dist/control-plane/cli/main.js"]
 CMD ["--help"]

@@ -21,6 +21,8 @@ import { makeEdgeAuth } from './demo-edge.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = 'control-plane/cli/main.ts';
+/** V8 flags of every demo process, as bin/weft gives them (young generation capped at 2 × 16 MiB). */
+const NODE_FLAGS = ['--max-semi-space-size=16'];
 const children: ChildProcess[] = [];
 let stopping = false;
 
@@ -45,7 +47,7 @@ const loadgen = { service: 'loadgen', version: 'v1', app: 18500, base: 15500 } a
 const gateway = { name: 'edge', admin: 15600, http: 18080 } as const;
 
 function start(name: string, args: string[], quiet = true): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const show = (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) {
       if (!line) continue;

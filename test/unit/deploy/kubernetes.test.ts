@@ -243,6 +243,7 @@ describe('Dockerfile (structure only: no Docker engine here to build it)', () =>
     const entry = lines.find((l) => l.startsWith('ENTRYPOINT '));
     expect(JSON.parse((entry as string).slice('ENTRYPOINT '.length))).toEqual([
       '/nodejs/bin/node',
+      '--max-semi-space-size=16',
       '/app/dist/control-plane/cli/main.js',
     ]);
     const build = JSON.parse(readFileSync(join(repo, 'tsconfig.build.json'), 'utf8')) as {
