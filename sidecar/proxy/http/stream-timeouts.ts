@@ -10,7 +10,8 @@
  *   the upstream request (if one started) aborted, so the upstream never sees it complete; an HTTP/1.1
  *   connection is closed after the reply (the rest of the body is not read), an HTTP/2 stream is closed
  *   with RST_STREAM NO_ERROR once its response is out (RFC 9113 §8.1);
- * - response under way: the HTTP/2 stream is reset, the HTTP/1.1 connection closed.
+ * - response under way: the HTTP/2 stream is reset (RST_STREAM INTERNAL_ERROR), the HTTP/1.1
+ *   connection closed.
  * What counts as a byte: HTTP/1.1, anything read from or written to the connection (it carries one
  * request at a time); HTTP/2, DATA received on the request's stream and response head and body bytes
  * handed to it, per stream (other streams of the connection are unaffected). So a stalled body, a client
@@ -145,11 +146,7 @@ export class StreamTimeouts implements TimerEntry {
     if (this.#stepMs === 0) return;
     const stream = ctx.protocol === 'http/2' ? (ctx.req as unknown as Http2ServerRequest).stream : undefined;
     const w = new Watch(ctx, stream, Date.now(), this.#requestMs);
-    if (stream !== undefined && this.#idleMs > 0) {
-      stream.on('data', (chunk: Buffer) => {
-        w.received += chunk.length;
-      });
-    }
+    if (stream !== undefined && this.#idleMs > 0) countReceived(stream, w);
     const { res } = ctx;
     this.#watches.set(res, w);
     res.once('close', () => this.#watches.delete(res));
@@ -211,8 +208,12 @@ export class StreamTimeouts implements TimerEntry {
     const { res } = ctx;
     this.#watches.delete(res);
     const started = res.headersSent;
-    if (w.stream === undefined) res.shouldKeepAlive = false;
-    else if (!started) closeAfterResponse(res, w.stream);
+    const stream = w.stream;
+    if (stream === undefined) res.shouldKeepAlive = false;
+    else if (!started) closeAfterResponse(stream);
+    // A response under way is cut with RST_STREAM INTERNAL_ERROR, as this side cuts a broken upstream
+    // response (h2-server.ts does not count those against the client's resets).
+    else if (!stream.destroyed && !stream.closed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
     if (ctx.exchange !== undefined) ctx.exchange.fail(kind);
     else if (!started) sendError(ctx, kind);
     if (started) {
@@ -224,11 +225,32 @@ export class StreamTimeouts implements TimerEntry {
 }
 
 /**
- * HTTP/2: once the local reply is out, closes a stream whose request is still open with RST_STREAM
+ * HTTP/2: counts the DATA bytes of `stream` into `w.received`. The listener joins the request's own
+ * (node:http2's compatibility request starts reading its stream on its first read): listening
+ * earlier would start the flow with no one to take the bytes (as mirror.ts does for the same reason).
+ */
+function countReceived(stream: ServerHttp2Stream, w: Watch): void {
+  const onData = (chunk: Buffer): void => {
+    w.received += chunk.length;
+  };
+  if (stream.listenerCount('data') > 0) {
+    stream.on('data', onData);
+    return;
+  }
+  const onNewListener = (event: string | symbol): void => {
+    if (event !== 'data') return;
+    stream.off('newListener', onNewListener);
+    stream.on('data', onData);
+  };
+  stream.on('newListener', onNewListener);
+}
+
+/**
+ * HTTP/2: once the local reply is out (the stream's writable side finished), closes a stream whose request is still open with RST_STREAM
  * NO_ERROR, asking the client to stop sending (RFC 9113 §8.1).
  */
-function closeAfterResponse(res: DownstreamResponse, stream: ServerHttp2Stream): void {
-  res.once('finish', () => {
+function closeAfterResponse(stream: ServerHttp2Stream): void {
+  stream.once('finish', () => {
     if (!stream.destroyed && !stream.closed) stream.close(constants.NGHTTP2_NO_ERROR);
   });
 }
