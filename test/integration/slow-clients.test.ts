@@ -6,7 +6,8 @@
  *
  * - HTTP/2: a stream whose body stalls gets 408 STREAM_IDLE_TIMEOUT on that stream, its upstream request
  *   is aborted (never complete), and other streams on the same session, opened before and after, complete;
- *   a body trickled past `requestTimeoutMs` gets 408 DOWNSTREAM_REQUEST_TIMEOUT;
+ *   a body trickled past `requestTimeoutMs` gets 408 DOWNSTREAM_REQUEST_TIMEOUT, except a gRPC call's
+ *   (a streaming call sends its request for as long as it lasts);
  * - Envoy's semantics for an upstream that says nothing (no route timeout): 408 STREAM_IDLE_TIMEOUT,
  *   the upstream request aborted; a response that started then stalls is cut (HTTP/1.1 connection
  *   closed, HTTP/2 stream reset) with the body short;
@@ -306,6 +307,36 @@ describe.concurrent.each(['outbound', 'gateway-tls'] as const)(
         expect(headers['x-weft-error']).toBe('DOWNSTREAM_REQUEST_TIMEOUT');
         expect(headMs, 'time to the 408 (ms)').toBeGreaterThanOrEqual(LIMITS.requestTimeoutMs);
         await expectAborted(begun);
+      } finally {
+        clearInterval(timer);
+        session.destroy();
+      }
+    });
+
+    it('a gRPC stream is exempt: its body sent for longer than requestTimeoutMs reaches the app whole', async () => {
+      const session = h2session(name);
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/grpc.Upload/Stream',
+        'content-type': 'application/grpc',
+        'x-case': `h2-grpc-${name}`,
+      });
+      const answer = answerOf(stream);
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (stream.destroyed || stream.closed) return;
+        sent++;
+        if (sent * 250 < LIMITS.requestTimeoutMs + 500) stream.write('x');
+        else {
+          clearInterval(timer);
+          stream.end('x');
+        }
+      }, 250);
+      try {
+        const { headers, body } = await answer;
+        expect(headers[':status']).toBe(200);
+        expect(body).toBe(`got ${sent}`);
+        expect(sent * 250).toBeGreaterThan(LIMITS.requestTimeoutMs);
       } finally {
         clearInterval(timer);
         session.destroy();

@@ -28,9 +28,11 @@
  * `DOWNSTREAM_REQUEST_TIMEOUT`, the upstream request aborted. HTTP/1.1: node's `requestTimeout` (from
  * the first byte of the request; node checks every `connectionsCheckingInterval`); the listener passes
  * its 'clientError' here (`requestTimedOut`) so the reply goes through the request's exchange. HTTP/2:
- * checked here per stream, from its HEADERS to its END_STREAM. Default 0 (none), except on GATEWAY
- * listeners: 300 000 ms (node's own default; the edge faces the internet, while a sidecar carries long
- * uploads from its local app). Node requires it to be 0 or at least `requestHeadersTimeoutMs`
+ * checked here per stream, from its HEADERS to its END_STREAM, except for gRPC requests (a streaming
+ * call legitimately sends its request for as long as it lasts; the call's own `grpc-timeout` and the
+ * stream idle timeout bound it, as Envoy advises against a request timeout for streaming APIs).
+ * Default 0 (none), except on GATEWAY listeners: 300 000 ms (node's own default; the edge faces the
+ * internet, while a sidecar carries long uploads from its local app). Node requires it to be 0 or at least `requestHeadersTimeoutMs`
  * (`checkStreamTimeouts`).
  *
  * Trickling: a client that sends one byte just before each idle period keeps a request active. The header
@@ -98,7 +100,8 @@ class Watch {
     this.stream = stream;
     this.activity = -1;
     this.activeAtMs = nowMs;
-    this.requestDeadlineMs = stream !== undefined && requestMs > 0 ? nowMs + requestMs : 0;
+    // gRPC is exempt: a streaming call sends its request for as long as the call lasts.
+    this.requestDeadlineMs = stream !== undefined && requestMs > 0 && !ctx.grpc ? nowMs + requestMs : 0;
     this.activity = this.bytes();
   }
 
