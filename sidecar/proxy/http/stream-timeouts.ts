@@ -32,8 +32,8 @@
  * call legitimately sends its request for as long as it lasts; the call's own `grpc-timeout` and the
  * stream idle timeout bound it, as Envoy advises against a request timeout for streaming APIs).
  * Default 0 (none), except on GATEWAY listeners: 300 000 ms (node's own default; the edge faces the
- * internet, while a sidecar carries long uploads from its local app). Node requires it to be 0 or at least `requestHeadersTimeoutMs`
- * (`checkStreamTimeouts`).
+ * internet, while a sidecar carries long uploads from its local app). Node requires it to be 0 or at
+ * least `requestHeadersTimeoutMs` (`checkStreamTimeouts`).
  *
  * Trickling: a client that sends one byte just before each idle period keeps a request active. The header
  * block is bounded as a whole by `requestHeadersTimeoutMs`; a body only by `requestTimeoutMs`.
