@@ -11,6 +11,8 @@
  * - Envoy's semantics for an upstream that says nothing (no route timeout): 408 STREAM_IDLE_TIMEOUT,
  *   the upstream request aborted; a response that started then stalls is cut (HTTP/1.1 connection
  *   closed, HTTP/2 stream reset) with the body short;
+ * - a request held before routing (an injected fault delay) longer than the idle timeout gets 408 and
+ *   is not forwarded when the delay ends;
  * - not cut: a slow but steady download longer than the idle timeout, and a WebSocket tunnel idle for
  *   longer than it.
  * The idle periods (a client or upstream that says nothing for a while) are the stimulus here, not
@@ -45,6 +47,8 @@ const LIMITS = { requestHeadersTimeoutMs: 1000, streamIdleTimeoutMs: 1000, reque
 /** The drip download: this many chunks, one every DRIP_EVERY_MS (longer in all than the idle timeout). */
 const DRIP_CHUNKS = 6;
 const DRIP_EVERY_MS = 300;
+/** The `/delayed` route's injected delay (ms), longer than the stream idle timeout. */
+const FAULT_DELAY_MS = 2000;
 
 let ca: TestCa;
 let client: Leaf;
@@ -108,7 +112,20 @@ function bootstrap(id: string, listeners: Listener[], extra: Partial<Bootstrap> 
       {
         name: 'r',
         virtualHosts: [
-          { name: 'all', domains: ['*'], routes: [{ name: 'all', route: { clusters: [{ name: 'app' }] } }] },
+          {
+            name: 'all',
+            domains: ['*'],
+            routes: [
+              // held longer than the stream idle timeout before it is forwarded (fault injection)
+              {
+                name: 'delayed',
+                matches: [{ path: { type: 'PATH_PREFIX', value: '/delayed' } }],
+                fault: { delayMs: FAULT_DELAY_MS, delayPercent: 100 },
+                route: { clusters: [{ name: 'app' }] },
+              },
+              { name: 'all', route: { clusters: [{ name: 'app' }] } },
+            ],
+          },
         ],
       },
     ],
@@ -396,6 +413,20 @@ describe.concurrent.each(['outbound', 'gateway'] as const)(
       expect(headers['x-weft-error']).toBe('STREAM_IDLE_TIMEOUT');
       expect(headMs, 'time to the 408 (ms)').toBeGreaterThanOrEqual(LIMITS.streamIdleTimeoutMs);
       await pollUntil('the app request to be closed', async () => (begun.destroyed ? true : undefined));
+    });
+
+    it('a request held by an injected delay is answered 408 and never forwarded after the delay', async () => {
+      const id = `h1-delayed-${name}`;
+      const { status, headers, headMs } = await h1(portOf(name), '/delayed', id);
+      expect(status).toBe(408);
+      expect(headers['x-weft-error']).toBe('STREAM_IDLE_TIMEOUT');
+      expect(headMs).toBeLessThan(FAULT_DELAY_MS);
+      // a negative with a known deadline: wait out the injected delay (when the held request would have
+      // been forwarded), then check that the app never saw it, while a request sent now still gets through
+      await new Promise((resolve) => setTimeout(resolve, FAULT_DELAY_MS - headMs + 200));
+      const marker = await h1(portOf(name), '/ok', `h1-delayed-marker-${name}`);
+      expect(marker.status).toBe(200);
+      expect(seen.has(id), 'the request held by the delay reached the app').toBe(false);
     });
 
     it('a response that started then stalls: the connection is closed, the body short', async () => {

@@ -104,7 +104,7 @@ export function handleRequest(ctx: RequestContext, state: PipelineState): void {
   }
   runFilters(ctx, state, 0).then(
     (proceed) => {
-      // A request may have ended while a filter waited (its client left, or it timed out).
+      // A request may have ended while a filter waited (e.g. answered by the stream idle timeout).
       if (proceed && !requestCompleted(ctx)) route(ctx, state, routeRequest, target.port);
     },
     (err: unknown) => sendError(ctx, 'BAD_REQUEST', String(err)),
