@@ -39,6 +39,14 @@ export const ERROR_CATALOGUE = {
   URI_TOO_LONG: { status: 414, message: 'the request target is too long' },
   REQUEST_HEADERS_TOO_LARGE: { status: 431, message: 'request header fields too large' },
   DOWNSTREAM_HEADERS_TIMEOUT: { status: 408, message: 'the request headers did not arrive in time' },
+  DOWNSTREAM_REQUEST_TIMEOUT: {
+    status: 408,
+    message: 'the whole request did not arrive within the listener request timeout',
+  },
+  STREAM_IDLE_TIMEOUT: {
+    status: 408,
+    message: 'no bytes moved in either direction within the listener stream idle timeout',
+  },
   DOWNSTREAM_DISCONNECT: { status: 499, message: 'the downstream closed the connection before the response' },
 } as const satisfies Record<string, { readonly status: number; readonly message: string }>;
 

@@ -13,6 +13,16 @@
  * must not see), listeners (only on these kinds of listener: outbound, inbound, gateway), partialBody (a chunked body found malformed mid-stream: the upstream saw its
  * start and an abort, never a complete request), responseAbsent (strings the response head must
  * not contain), rfc (why).
+ *
+ * Slow clients (issue 10: slowloris, slow bodies) are data too: `steps` instead of `send` — `{send}`
+ * writes bytes, `{pauseMs}` waits, `{trickle, everyMs, times}` writes `trickle` at once and then every
+ * `everyMs` ms, `times` times in all; writing stops as soon as an answer comes, and after the last step
+ * the client stalls (keeps the connection open, sends nothing) until an answer or 10 s. The timing is the
+ * input here, not synchronisation. With them: error (the `x-weft-error` kind the answer must carry),
+ * notBeforeMs (the answer must not come sooner after the first byte: a timeout never fires early),
+ * upstreamAborted (the upstream saw the request begin, then its abort: never a complete request).
+ * So that those cases stay short, every listener here runs with small timeouts (`SLOW_LIMITS`:
+ * header block 1 s, stream idle 1 s, whole request 2 s), far above what the other cases take.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir } from 'node:fs/promises';
@@ -29,9 +39,16 @@ import { createCa, type Leaf, spiffeIdOf, type TestCa, writeCertKey } from '../s
 import { type RunningSidecar, startSidecar } from '../support/sidecar.ts';
 import { startUpstream, type Upstream } from '../support/upstream.ts';
 
+/** One step of a slow client (see the header). */
+type Step =
+  | { readonly send: string }
+  | { readonly pauseMs: number }
+  | { readonly trickle: string; readonly everyMs: number; readonly times: number };
+
 interface CorpusCase {
   readonly name: string;
-  readonly send: string;
+  readonly send?: string;
+  readonly steps?: readonly Step[];
   readonly expect: readonly (number | 'close')[];
   readonly reaches?: boolean;
   readonly forwardedPath?: string;
@@ -42,8 +59,17 @@ interface CorpusCase {
   readonly partialBody?: boolean;
   /** Strings the response head must not contain (e.g. a header a decoded CR LF would inject). */
   readonly responseAbsent?: readonly string[];
+  /** The `x-weft-error` the answer carries. */
+  readonly error?: string;
+  /** The answer comes no sooner than this after the first byte (ms). */
+  readonly notBeforeMs?: number;
+  /** The upstream saw the request begin and then its abort, never a complete request. */
+  readonly upstreamAborted?: boolean;
   readonly rfc?: string;
 }
+
+/** The listeners' timeouts here (see the header). */
+const SLOW_LIMITS = { requestHeadersTimeoutMs: 1000, streamIdleTimeoutMs: 1000, requestTimeoutMs: 2000 };
 
 const CORPUS = fileURLToPath(new URL('../corpus/http1.jsonl', import.meta.url));
 const cases: CorpusCase[] = readFileSync(CORPUS, 'utf8')
@@ -80,6 +106,7 @@ function listener(
     port: 0,
     direction,
     routeConfigName: 'r',
+    limits: SLOW_LIMITS,
     rbac: {
       deny: [{ name: 'default/no-admin/rule-0', to: [{ paths: ['/admin', '/admin/*'] }] }],
     },
@@ -129,7 +156,11 @@ beforeAll(async () => {
   client = ca.leaf(spiffeIdOf(TD, 'client'));
   upstream = await startUpstream(undefined, (server) => {
     server.on('connection', (s: Socket) => s.on('data', (b: Buffer) => (rawBytes += b.length)));
-    server.on('clientError', () => upstreamParseErrors++);
+    // counted, then the connection closed as node's default handler does (an aborted body ends here too)
+    server.on('clientError', (_err: Error, socket: Socket) => {
+      upstreamParseErrors++;
+      socket.destroy();
+    });
   });
   const dir = await mkdtemp(join(tmpdir(), 'weft-corpus-'));
   const files = await writeCertKey(dir, 'corpus', ca.leaf(spiffeIdOf(TD, 'corpus')));
@@ -204,19 +235,31 @@ function open(name: Target): Promise<Socket> {
   });
 }
 
+/** The steps of a case (`send` is one step). */
+function stepsOf(c: CorpusCase): readonly Step[] {
+  return c.steps ?? [{ send: c.send ?? '' }];
+}
+
 /**
- * Writes `bytes`; resolves with the status and head (latin1) of the first response, or status
- * 'close' when none came.
+ * Writes `steps` (a plain request is one `send` step); resolves with the status and head (latin1) of
+ * the first response, or status 'close' when none came, and the time from the first byte to it (ms).
  */
-async function exchange(name: Target, bytes: Buffer): Promise<{ status: number | 'close'; head: string }> {
+async function exchange(
+  name: Target,
+  steps: readonly Step[],
+): Promise<{ status: number | 'close'; head: string; afterMs: number }> {
   const s = await open(name);
+  const startMs = performance.now();
   return new Promise((resolve) => {
     let got = '';
+    let answered = false;
     const timer = setTimeout(() => done('close'), 10_000);
     const done = (v: number | 'close') => {
+      if (answered) return;
+      answered = true;
       clearTimeout(timer);
       s.destroy();
-      resolve({ status: v, head: got.split('\r\n\r\n')[0] ?? '' });
+      resolve({ status: v, head: got.split('\r\n\r\n')[0] ?? '', afterMs: performance.now() - startMs });
     };
     s.on('data', (b: Buffer) => {
       got += b.toString('latin1');
@@ -225,13 +268,29 @@ async function exchange(name: Target, bytes: Buffer): Promise<{ status: number |
     });
     s.on('error', () => undefined);
     s.on('close', () => done('close'));
-    s.write(bytes, () => undefined);
+    void play(s, steps, () => answered);
   });
+}
+
+/** Writes `steps` on `s`, stopping once `stop()` is true. */
+async function play(s: Socket, steps: readonly Step[], stop: () => boolean): Promise<void> {
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  for (const step of steps) {
+    if (stop()) return;
+    if ('send' in step) s.write(bytesOf(step.send), () => undefined);
+    else if ('pauseMs' in step) await wait(step.pauseMs);
+    else {
+      for (let i = 0; i < step.times && !stop(); i++) {
+        if (i > 0) await wait(step.everyMs);
+        if (!stop()) s.write(bytesOf(step.trickle), () => undefined);
+      }
+    }
+  }
 }
 
 /** Sends a marker request and waits until the upstream saw it; returns what the upstream saw since `from`. */
 async function settle(name: Target, from: number, marker: string): Promise<IncomingMessage[]> {
-  const { status } = await exchange(name, Buffer.from(`GET /__marker/${marker} HTTP/1.1\r\nHost: a\r\n\r\n`));
+  const { status } = await exchange(name, [{ send: `GET /__marker/${marker} HTTP/1.1\r\nHost: a\r\n\r\n` }]);
   expect(status, 'the marker request').toBe(200);
   await pollUntil('the marker to reach the upstream', async () =>
     upstream.seen.some((r) => r.url === `/__marker/${marker}`) ? true : undefined,
@@ -255,16 +314,31 @@ describe.each(Object.keys(TARGETS) as Target[])('bad-input corpus on the %s list
   it.each(here.map((c) => [c.name, c, cases.indexOf(c)] as const))('%s', async (_, c, i) => {
     const from = upstream.seen.length;
     const parseErrors = upstreamParseErrors;
-    const { status, head } = await exchange(name, bytesOf(c.send));
+    const { status, head, afterMs } = await exchange(name, stepsOf(c));
     expect(c.expect, `${c.name} (${c.rfc ?? ''}): got ${status}`).toContain(status);
+    if (c.error !== undefined && status !== 'close') {
+      expect(head, 'the error kind of the answer').toMatch(
+        new RegExp(`\r\nx-weft-error: ${c.error}(\r\n|$)`, 'i'),
+      );
+    }
+    if (c.notBeforeMs !== undefined)
+      expect(afterMs, 'time to the answer (ms)').toBeGreaterThanOrEqual(c.notBeforeMs);
+    if (c.upstreamAborted === true) {
+      // the upstream saw the request begin; wait for its abort (the proxy cut the upstream request)
+      const begun = await pollUntil('the request to reach the upstream', async () =>
+        upstream.seen.length > from ? upstream.seen[from] : undefined,
+      );
+      await pollUntil('the upstream request to be aborted', async () => (begun.destroyed ? true : undefined));
+      expect(begun.complete, 'a stalled body reached the upstream whole').toBe(false);
+    }
     const seen = await settle(name, from, `${name}-${i}`);
-    if (c.partialBody !== true) {
+    if (c.partialBody !== true && c.upstreamAborted !== true) {
       expect(upstreamParseErrors - parseErrors, 'malformed bytes reached the upstream').toBe(0);
     }
     if (c.reaches === true) {
       expect(seen).toHaveLength(1);
       if (c.forwardedPath !== undefined) expect(seen[0]?.url).toBe(c.forwardedPath);
-    } else if (c.partialBody === true) {
+    } else if (c.partialBody === true || c.upstreamAborted === true) {
       for (const r of seen) expect(r.complete, 'a malformed body reached the upstream whole').toBe(false);
     } else if (!(c.expect.includes(200) && status === 200)) {
       expect(
@@ -279,7 +353,7 @@ describe.each(Object.keys(TARGETS) as Target[])('bad-input corpus on the %s list
   });
 
   it('still serves, and holds no more file descriptors than before', async () => {
-    expect((await exchange(name, Buffer.from('GET /ok HTTP/1.1\r\nHost: a\r\n\r\n'))).status).toBe(200);
+    expect((await exchange(name, [{ send: 'GET /ok HTTP/1.1\r\nHost: a\r\n\r\n' }])).status).toBe(200);
     await pollUntil('file descriptors to return to their level before the corpus', async () =>
       (await fdCount(pid())) <= fdsBefore + 2 ? true : undefined,
     );

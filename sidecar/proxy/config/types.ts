@@ -173,6 +173,11 @@ export interface HttpConnectionLimits {
   readonly maxActiveRequests?: number;
   /** Event-loop delay (ms, p99 over 250 ms) at which new requests get 503 OVERLOADED (default 0: off). */
   readonly maxEventLoopDelayMs?: number;
+  /**
+   * A request with no byte either way for this long ends (ms; default 300000, Envoy's
+   * `stream_idle_timeout`; 0: off): 408 STREAM_IDLE_TIMEOUT, or a reset once the response started.
+   */
+  readonly streamIdleTimeoutMs?: number;
 }
 
 export interface RouteConfiguration {

@@ -3,6 +3,8 @@
  * name a resource refers to exists (go-control-plane's `Snapshot.Consistent`), and ports are in
  * range. Each problem names the resource, the field and the reason.
  */
+import { LIMIT_DEFAULTS } from '../http/listener.ts';
+import { checkStreamTimeouts } from '../http/stream-timeouts.ts';
 import { checkInboundTcp, checkTcpListener } from '../tcp/config.ts';
 import type { ProxyConfig } from './model.ts';
 
@@ -28,6 +30,7 @@ export function checkConsistency(config: ProxyConfig): string[] {
     if (l.port !== 0 && bound.has(addr)) problems.push(`${id}: port: ${addr} is used by another listener`);
     bound.add(addr);
     problems.push(...checkInboundTcp(l, id));
+    problems.push(...checkStreamTimeouts(l, id, LIMIT_DEFAULTS.requestHeadersTimeoutMs));
     if (l.tcpProxy !== undefined) {
       problems.push(...checkTcpListener(l, id, clusterNames));
     } else if (!routeNames.has(l.routeConfigName)) {

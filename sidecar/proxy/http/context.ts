@@ -102,6 +102,11 @@ export interface UpstreamPeer {
 export class RequestContext {
   readonly req: DownstreamRequest;
   readonly res: DownstreamResponse;
+  /**
+   * The downstream connection (HTTP/2: its session's socket), kept because `req.socket` does not last:
+   * undici sets it to null when it aborts an upstream request whose body is `req`.
+   */
+  readonly socket: Socket | TLSSocket;
   /** `http/2` for HTTP/2 downstream (h2c or h2), else `http/1.1`. */
   readonly protocol: DownstreamProtocol;
   readonly listener: ListenerInfo;
@@ -165,6 +170,7 @@ export class RequestContext {
   constructor(req: DownstreamRequest, res: DownstreamResponse, listener: ListenerInfo, startMs: number) {
     this.req = req;
     this.res = res;
+    this.socket = req.socket;
     const h2 = req.httpVersion === '2.0';
     this.protocol = h2 ? 'http/2' : 'http/1.1';
     const te = req.headers.te;

@@ -7,7 +7,9 @@
  * (h2-request-checks.ts: header count and list size → 431, a `host` other than `:authority` → 400).
  *
  * Limits are on by default (RFC 9110 §15.5.20 431 for oversized or too many header fields,
- * 408 when the header block is too slow, an idle keep-alive timeout, a connection cap).
+ * 408 when the header block is too slow, an idle keep-alive timeout, a connection cap), and so is
+ * the stream idle timeout (408 or a reset for a request with no byte either way for 5 minutes; the
+ * whole-request timeout, off by default, is 5 minutes on GATEWAY listeners; stream-timeouts.ts).
  * `Expect: 100-continue` is answered by Node before the handler runs (RFC 9110 §10.1.1), and
  * the `Expect` field is not forwarded. The pipeline state is read per request from a holder
  * the proxy swaps atomically; draining stops accepting, closes idle connections, marks
@@ -40,6 +42,7 @@ import { sendError } from './local-reply.ts';
 import { handleRequest, type PipelineState } from './pipeline.ts';
 import { DEFAULT_MAX_REQUEST_URL_BYTES } from './request-checks.ts';
 import { TerminatingTls } from './server-tls.ts';
+import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, directionLimitDefaults, StreamTimeouts } from './stream-timeouts.ts';
 import { DownstreamTls } from './tls.ts';
 import { handleUpgrade } from './upgrade.ts';
 
@@ -52,6 +55,7 @@ export const LIMIT_DEFAULTS = {
   maxConnections: 10000,
   requestTimeoutMs: 0,
   maxRequestUrlBytes: DEFAULT_MAX_REQUEST_URL_BYTES,
+  streamIdleTimeoutMs: DEFAULT_STREAM_IDLE_TIMEOUT_MS,
   ...HTTP2_LIMIT_DEFAULTS,
 } as const;
 
@@ -68,10 +72,18 @@ const CLIENT_ERROR_KINDS: Readonly<Record<string, ErrorKind>> = {
  * and `x-weft-error`, instead of Node's bare default), then closes the connection. As Node's default
  * handler does, nothing is written when a response is already under way on the socket.
  */
-function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent: boolean } })._httpMessage;
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex, timeouts: StreamTimeouts): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
   if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
     socket.destroy();
+    return;
+  }
+  // node's requestTimeout while a request's body is still arriving: that request answers 408.
+  if (
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' &&
+    inFlight !== undefined &&
+    timeouts.requestTimedOut(inFlight)
+  ) {
     return;
   }
   const kind = CLIENT_ERROR_KINDS[err.code ?? ''] ?? 'BAD_REQUEST';
@@ -82,6 +94,16 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
       `content-length: ${Buffer.byteLength(body)}\r\nx-weft-error: ${kind}\r\n\r\n${body}`,
     () => socket.destroy(),
   );
+}
+
+/**
+ * How often node:http checks its header and request timeouts (ms): every second, more often for
+ * timeouts under four seconds (a quarter of the shortest, at least 100 ms), so they fire within a
+ * quarter of their value.
+ */
+function checkingIntervalMs(headersTimeoutMs: number, requestTimeoutMs: number): number {
+  const shortest = Math.min(headersTimeoutMs || 4000, requestTimeoutMs || 4000);
+  return Math.max(100, Math.min(1000, Math.floor(shortest / 4)));
 }
 
 /** Bound address of a listener. */
@@ -108,6 +130,8 @@ export class HttpListener {
   /** TLS termination for clients outside the mesh (`serverTls`, server-tls.ts); off by default. */
   readonly #serverTls: TerminatingTls;
   readonly #h2: DownstreamH2;
+  /** Stream idle timeout and request timeout of the requests in progress (stream-timeouts.ts). */
+  readonly #timeouts: StreamTimeouts;
   #inflight = 0;
   /** In-flight responses, so that draining can mark those whose head is not out yet `Connection: close`. */
   readonly #responses = new Set<ServerResponse>();
@@ -123,7 +147,7 @@ export class HttpListener {
   constructor(config: Listener, state: PipelineState) {
     this.config = config;
     this.#state = state;
-    const limits = { ...LIMIT_DEFAULTS, ...config.limits };
+    const limits = { ...LIMIT_DEFAULTS, ...directionLimitDefaults(config.direction), ...config.limits };
     this.#maxHeadersCount = limits.maxRequestHeadersCount;
     this.#maxHeadersBytes = limits.maxRequestHeadersBytes;
     this.#overload = overloadLimits(config.limits);
@@ -140,7 +164,10 @@ export class HttpListener {
         headersTimeout: limits.requestHeadersTimeoutMs,
         requestTimeout: limits.requestTimeoutMs,
         keepAliveTimeout: limits.idleTimeoutMs,
-        connectionsCheckingInterval: 1000,
+        connectionsCheckingInterval: checkingIntervalMs(
+          limits.requestHeadersTimeoutMs,
+          limits.requestTimeoutMs,
+        ),
         requireHostHeader: true,
         joinDuplicateHeaders: false,
       },
@@ -149,7 +176,10 @@ export class HttpListener {
     // One more than the limit so that "too many" is visible instead of silently truncated.
     this.#server.maxHeadersCount = limits.maxRequestHeadersCount + 1;
     this.#server.maxConnections = limits.maxConnections;
-    this.#server.on('clientError', onClientError);
+    this.#timeouts = new StreamTimeouts(limits);
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+      onClientError(err, socket, this.#timeouts),
+    );
     const server = this.#server;
     const [serveHttp] = server.listeners('connection') as ((this: Server, socket: Duplex) => void)[];
     if (serveHttp === undefined) throw new Error('node:http server without its connection listener');
@@ -248,6 +278,7 @@ export class HttpListener {
       sendError(ctx, 'REQUEST_HEADERS_TOO_LARGE', `more than ${this.#maxHeadersCount} header fields`);
       return;
     }
+    this.#timeouts.watch(ctx);
     handleRequest(ctx, this.#state);
   }
 
@@ -272,6 +303,7 @@ export class HttpListener {
       sendError(ctx, defect.kind, defect.reason);
       return;
     }
+    this.#timeouts.watch(ctx);
     handleRequest(ctx, this.#state);
   }
 
@@ -309,6 +341,7 @@ export class HttpListener {
     this.#h2.destroyAll();
     this.#tls.destroyAll();
     this.#serverTls.destroyAll();
+    this.#timeouts.close();
     await closed;
   }
 }

@@ -18,6 +18,7 @@ import type { HttpFilter } from '../filters/filter.ts';
 import type { TlsSource } from '../identity.ts';
 import { requestId } from '../ids.ts';
 import type { RouteMatchResult, RouteRequest, RouteTable } from '../router/types.ts';
+import { requestCompleted } from '../telemetry/channels.ts';
 import type { UpstreamCluster } from '../upstream/types.ts';
 import type { RequestContext } from './context.ts';
 import { injectFault } from './fault.ts';
@@ -103,7 +104,8 @@ export function handleRequest(ctx: RequestContext, state: PipelineState): void {
   }
   runFilters(ctx, state, 0).then(
     (proceed) => {
-      if (proceed) route(ctx, state, routeRequest, target.port);
+      // A request may have ended while a filter waited (e.g. answered by the stream idle timeout).
+      if (proceed && !requestCompleted(ctx)) route(ctx, state, routeRequest, target.port);
     },
     (err: unknown) => sendError(ctx, 'BAD_REQUEST', String(err)),
   );
@@ -132,7 +134,10 @@ function route(ctx: RequestContext, state: PipelineState, rr: RouteRequest, port
   ctx.routeName = match.routeName;
   const fault = match.fault;
   if (fault !== undefined) {
-    if (injectFault(ctx, fault, Math.random, () => act(ctx, state, rr, port, match))) return;
+    const resume = (): void => {
+      if (!requestCompleted(ctx)) act(ctx, state, rr, port, match);
+    };
+    if (injectFault(ctx, fault, Math.random, resume)) return;
   }
   act(ctx, state, rr, port, match);
 }

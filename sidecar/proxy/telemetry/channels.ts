@@ -41,6 +41,11 @@ export function completeRequest(ctx: RequestContext): void {
   if (requestEnd.hasSubscribers) requestEnd.publish(ctx);
 }
 
+/** True once `completeRequest` ran for `ctx`: it was answered, or ended without an answer. */
+export function requestCompleted(ctx: RequestContext): boolean {
+  return published.has(ctx);
+}
+
 /** Publishes a retry made on `cluster` (only when someone listens: no allocation otherwise). */
 export function publishRetry(cluster: string, reason: RetryReason): void {
   if (retryChannel.hasSubscribers) {

@@ -122,7 +122,7 @@ export function responseSize(ctx: RequestContext): number {
 
 /** The URI SAN of this side's certificate on a TLS connection, else 'unknown'. */
 function localPrincipal(ctx: RequestContext): string {
-  const socket = ctx.req.socket as { getCertificate?: () => { subjectaltname?: string } | object | null };
+  const socket = ctx.socket as { getCertificate?: () => { subjectaltname?: string } | object | null };
   const cert = socket.getCertificate?.();
   const san = cert && 'subjectaltname' in cert ? cert.subjectaltname : undefined;
   return /URI:(spiffe:\/\/[^,\s]+)/.exec(san ?? '')?.[1] ?? 'unknown';

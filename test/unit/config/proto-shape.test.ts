@@ -70,6 +70,7 @@ const FULL: Bootstrap = {
         http2MaxInvalidFrames: 100,
         maxActiveRequests: 4096,
         maxEventLoopDelayMs: 200,
+        streamIdleTimeoutMs: 300000,
       },
       xffNumTrustedHops: 1,
       drainTimeoutMs: 5000,
