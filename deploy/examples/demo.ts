@@ -47,7 +47,10 @@ const loadgen = { service: 'loadgen', version: 'v1', app: 18500, base: 15500 } a
 const gateway = { name: 'edge', admin: 15600, http: 18080 } as const;
 
 function start(name: string, args: string[], quiet = true): ChildProcess {
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const show = (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) {
       if (!line) continue;
