@@ -13,6 +13,7 @@ import { request } from 'node:http';
 import { delimiter, join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Bootstrap } from '../../sidecar/proxy/config/types.ts';
+import { freePort } from '../support/ports.ts';
 import { describeExit, nextMessage, type Started, startChild, stopChild } from './children.ts';
 import { BODY_BYTES, isUpstreamListening } from './upstream.ts';
 
@@ -245,8 +246,6 @@ async function proxyTarget(
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-import { freePort } from '../support/ports.ts';
 
 export { freePort };
 
