@@ -339,6 +339,8 @@ export interface OverloadFigures {
   readonly recovered: { ok: number; of: number };
   readonly fdsBefore: number;
   readonly fdsAfter: number;
+  /** RSS every 10th probe (about once a second), MiB. */
+  readonly rssSeriesMiB: readonly number[];
 }
 
 /**
@@ -415,6 +417,7 @@ export async function overload(options: {
       rssMaxMiB,
       rssMaxFirstHalfMiB: Math.max(rssBeforeMiB, ...rssSeries.slice(0, Math.floor(rssSeries.length / 2))),
       rssMaxSecondHalfMiB: Math.max(rssBeforeMiB, ...rssSeries.slice(Math.floor(rssSeries.length / 2))),
+      rssSeriesMiB: rssSeries.filter((_, i) => i % 10 === 0).map(Math.round),
       recovered: { ok, of },
       fdsBefore,
       fdsAfter,

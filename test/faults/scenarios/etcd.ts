@@ -151,6 +151,8 @@ export interface InvalidSnapshotFigures extends LoadFigures {
   readonly nackReason: string;
   readonly webVersionBefore: string;
   readonly webVersionAfter: string;
+  /** The version web NACKed (from the reason: `invalid config version N`). */
+  readonly nackedVersion: string;
 }
 
 /** Writes an api endpoint with port 70000 straight into etcd, under load through web. */
@@ -188,7 +190,9 @@ export async function forcedInvalidSnapshot(
     await loadFor(load, options.ratePerSec);
     const figures = await load.stop();
     const webVersionAfter = (await mesh.web.configDump()).version;
-    return { ...figures, nackReason: nacked.lastNack?.reason ?? '', webVersionBefore, webVersionAfter };
+    const nackReason = nacked.lastNack?.reason ?? '';
+    const nackedVersion = /invalid config version (\d+)/.exec(nackReason)?.[1] ?? '';
+    return { ...figures, nackReason, webVersionBefore, webVersionAfter, nackedVersion };
   } finally {
     await load.stop();
     await client.delete().key(endpointKey('default', 'forced-bad'));

@@ -14,8 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import type { Bootstrap } from '../../../sidecar/proxy/config/types.ts';
-import { pollUntil } from '../../support/mesh.ts';
-import { WEFT_CLI } from '../../support/sidecar.ts';
+import { pollUntil, WEFT_BIN } from '../../support/mesh.ts';
 
 const UPSTREAM_SCRIPT = fileURLToPath(new URL('./upstream-process.ts', import.meta.url));
 
@@ -129,9 +128,10 @@ export async function startStaticSidecar(
   const file = join(dir, 'bootstrap.yaml');
   await writeFile(file, stringify(bootstrap));
   const adminUrl = `http://127.0.0.1:${bootstrap.admin?.port}`;
+  // bin/weft, as users run it (its V8 flags included).
   const child = spawn(
-    process.execPath,
-    [WEFT_CLI, 'sidecar', '--config', file, '--drain-delay', '0', ...(options.extraArgs ?? [])],
+    WEFT_BIN,
+    ['sidecar', '--config', file, '--drain-delay', '0', ...(options.extraArgs ?? [])],
     { stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
   const proc = track(child);
