@@ -86,10 +86,10 @@ export interface App {
 
 /**
  * Starts an app. With `next`, every request is first sent on to `next.host` through the local
- * sidecar's outbound listener (`next.port()`, read per request) and answered with that call's
+ * sidecar's outbound listener (`next.port`) and answered with that call's
  * status; without, it answers 200 at once.
  */
-export async function startApp(name: string, next?: { host: string; port: () => number }): Promise<App> {
+export async function startApp(name: string, next?: { host: string; port: number }): Promise<App> {
   const body = JSON.stringify({ service: name });
   const app = { count: 0 } as { count: number };
   const agent = new Agent({ connections: 64 });
@@ -105,7 +105,7 @@ export async function startApp(name: string, next?: { host: string; port: () => 
         res.end(body);
       };
       if (next === undefined) return answer(200);
-      request(`http://127.0.0.1:${next.port()}${req.url ?? '/'}`, {
+      request(`http://127.0.0.1:${next.port}${req.url ?? '/'}`, {
         headers: { host: next.host },
         dispatcher: agent,
       })
@@ -211,7 +211,7 @@ export async function startTwoSidecarMesh(options: MeshOptions = {}): Promise<Tw
       number,
     ];
     const [webApp, apiApp] = await Promise.all([
-      startApp('web', options.gateway === true ? { host: 'api', port: () => webOutboundPort } : undefined),
+      startApp('web', options.gateway === true ? { host: 'api', port: webOutboundPort } : undefined),
       startApp('api'),
     ]);
     apps.push(webApp, apiApp);
