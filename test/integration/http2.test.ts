@@ -54,9 +54,17 @@ function portOf(server: Server | Http2Server): number {
   return (server.address() as AddressInfo).port;
 }
 
-/** HTTP/1.1 app: answers every request with what it saw, as JSON. */
+/**
+ * HTTP/1.1 app: answers every request with what it saw, as JSON; `/break-after-head` sends a head
+ * announcing 1000 bytes, 10 of them, and closes the connection.
+ */
 function startApp1(): Promise<Server> {
   const server = createHttpServer((req, res) => {
+    if (req.url === '/break-after-head') {
+      res.writeHead(200, { 'content-length': 1000 });
+      res.write('0123456789', () => res.socket?.destroy());
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -379,6 +387,31 @@ describe('downstream HTTP/2', () => {
         ? true
         : undefined,
     );
+  });
+
+  it('an upstream breaking after its head: the h2 client sees the stream reset with INTERNAL_ERROR, never an end', async () => {
+    const session = connect(web.url('outbound'));
+    try {
+      const outcome = await new Promise<{ status: unknown; ended: boolean; rstCode: number }>((resolve) => {
+        const stream = session.request({ ':path': '/break-after-head', ':authority': 'api' });
+        let status: unknown;
+        let ended = false;
+        stream.on('response', (h) => {
+          status = h[':status'];
+        });
+        stream.on('data', () => undefined);
+        stream.on('end', () => {
+          ended = true;
+        });
+        stream.on('error', () => undefined);
+        stream.on('close', () => resolve({ status, ended, rstCode: stream.rstCode ?? -1 }));
+      });
+      expect(outcome.status).toBe(200);
+      expect(outcome.ended, 'a truncated body must not end cleanly').toBe(false);
+      expect(outcome.rstCode).toBe(constants.NGHTTP2_INTERNAL_ERROR);
+    } finally {
+      session.close();
+    }
   });
 
   it('an HTTP/1.1 client still gets HTTP/1.1 on the same listener, and is carried over h2 between sidecars', async () => {

@@ -7,10 +7,24 @@
  * local replies do: HTTP 200 Trailers-Only with `grpc-status`, `grpc-message` and `x-weft-error`
  * (grpc-response.ts).
  */
+import { constants, type Http2ServerRequest } from 'node:http2';
 import { ERROR_CATALOGUE, type ErrorKind } from '../errors.ts';
 import { completeRequest } from '../telemetry/channels.ts';
 import type { RequestContext } from './context.ts';
 import { sendGrpcError } from './grpc-response.ts';
+
+/**
+ * Cuts a response already under way, so the client cannot take it for complete: on HTTP/2 the stream
+ * is reset with INTERNAL_ERROR (RFC 9113 §5.4.2, §7; NO_ERROR, what a bare destroy sends, would
+ * read as "stop sending your request"), on HTTP/1.1 the connection is closed before the body's end.
+ */
+export function cutResponse(ctx: RequestContext): void {
+  if (ctx.protocol === 'http/2') {
+    const { stream } = ctx.req as unknown as Http2ServerRequest;
+    if (!stream.destroyed && !stream.closed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  }
+  ctx.res.destroy();
+}
 
 /** Sends `status` with `body` unless the head is already out; then the stream is cut. */
 export function sendReply(
@@ -22,7 +36,7 @@ export function sendReply(
   const { res } = ctx;
   ctx.status = status;
   if (res.headersSent) {
-    res.destroy();
+    cutResponse(ctx);
     completeRequest(ctx);
     return;
   }
